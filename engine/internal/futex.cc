@@ -1,0 +1,53 @@
+#include "engine/internal/futex.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <ctime>
+
+namespace conveyor::internal {
+
+namespace {
+
+long futex_call(const std::atomic<std::uint32_t>& word, int op, std::uint32_t val,
+                const timespec* ts, std::uint32_t bitset) noexcept {
+  // The kernel reads the word itself; the cast drops const only for the syscall's signature.
+  auto* addr = const_cast<std::uint32_t*>(reinterpret_cast<const std::uint32_t*>(&word));
+  return syscall(SYS_futex, addr, op | FUTEX_PRIVATE_FLAG, val, ts, nullptr, bitset);
+}
+
+}  // namespace
+
+WaitResult futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                      Deadline deadline) noexcept {
+  timespec ts{};
+  const timespec* tsp = nullptr;
+  if (!deadline.is_never()) {
+    // steady_clock is CLOCK_MONOTONIC on Linux with libstdc++; FUTEX_WAIT_BITSET takes an
+    // absolute time on that clock.
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        deadline.when().time_since_epoch())
+                        .count();
+    if (ns <= 0) return WaitResult::kTimedOut;
+    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    tsp = &ts;
+  }
+  const long r = futex_call(word, FUTEX_WAIT_BITSET, expected, tsp, FUTEX_BITSET_MATCH_ANY);
+  if (r == 0) return WaitResult::kAwoken;
+  switch (errno) {
+    case EAGAIN: return WaitResult::kValueChanged;
+    case EINTR: return WaitResult::kInterrupted;
+    case ETIMEDOUT: return WaitResult::kTimedOut;
+    default: return WaitResult::kAwoken;  // treated as spurious: the caller re-checks
+  }
+}
+
+void futex_wake(const std::atomic<std::uint32_t>& word, int count) noexcept {
+  futex_call(word, FUTEX_WAKE, static_cast<std::uint32_t>(count), nullptr, 0);
+}
+
+}  // namespace conveyor::internal
