@@ -20,7 +20,8 @@ class Deadline {
     if (d <= d.zero()) return Deadline(Clock::now());
     const auto now = Clock::now();
     const auto left = Clock::time_point::max() - now;
-    if (std::chrono::duration_cast<Clock::duration>(d) >= left) return never();
+    // Compare in the caller's unit: converting `d` to nanoseconds first could overflow.
+    if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(left)) return never();
     return Deadline(now + std::chrono::duration_cast<Clock::duration>(d));
   }
   // Already passed: a blocking call with it behaves as its try_ form plus a timed_out status.

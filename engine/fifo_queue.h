@@ -103,6 +103,13 @@ class FifoQueue {
     return in_ring + stash_count_.load(std::memory_order_relaxed);
   }
 
+  // Producers blocked in enqueue / enqueue_many right now (they are what a drain close waits
+  // for). A snapshot, for diagnostics and tests.
+  std::size_t waiting_producers_approx() const noexcept {
+    // relaxed: a snapshot.
+    return registered_producers_->load(std::memory_order_relaxed);
+  }
+
   // ---- single element ----
 
   // kOk | kFull | kClosed. On failure `value` is untouched.

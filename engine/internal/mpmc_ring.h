@@ -2,9 +2,11 @@
 //
 // Algorithm: Dmitry Vyukov's bounded MPMC queue (1024cores.net, "Bounded MPMC queue", 2010),
 // extended with bulk claims and with state bits in the position words:
-//  - Every slot has a sequence number. Slot i starts at seq = i. A producer owns position p when
-//    slot(p).seq == p; it writes the payload and stores seq = p + 1. A consumer owns p when
-//    seq == p + 1; it moves the payload out and stores seq = p + capacity (free for the next lap).
+//  - Every slot has a sequence number. Slot i starts at seq = 2i. A producer owns position p when
+//    slot(p).seq == 2p; it writes the payload and stores seq = 2p + 1. A consumer owns p when
+//    seq == 2p + 1; it moves the payload out and stores seq = 2(p + capacity), free for the next
+//    lap. (Vyukov uses p / p+1 / p+capacity; doubling keeps "full for p" and "free for p+1"
+//    apart when the capacity is 1.)
 //  - Producers claim positions by CAS on `tail_`, consumers by CAS on `head_`. A single-element
 //    claim looks only at its slot's sequence (no read of the other side's word). A bulk claim of
 //    k positions compares tail and head, then waits per slot, briefly, for a thread that claimed
@@ -51,7 +53,7 @@ class MpmcRing {
   explicit MpmcRing(std::size_t capacity) : index_(capacity), slots_(allocate_slots<Slot>(capacity)) {
     for (std::size_t i = 0; i < capacity; ++i) {
       // relaxed: construction happens before the queue is shared with other threads.
-      new (&slots_[i].seq) std::atomic<std::uint64_t>(i);
+      new (&slots_[i].seq) std::atomic<std::uint64_t>(2 * i);
     }
   }
 
@@ -83,7 +85,7 @@ class MpmcRing {
       if (n == 1) {
         // A1: pairs with R2 in pop(): the consumer of the previous lap has moved its payload out.
         const std::uint64_t seq = slot(pos).seq.load(std::memory_order_acquire);
-        const auto lag = static_cast<std::int64_t>(seq - pos);
+        const auto lag = static_cast<std::int64_t>(seq - 2 * pos);
         if (lag < 0) return {Claim::kNone};  // the previous lap's element is still there: full
         if (lag > 0) {                       // another producer took `pos`: our t is stale
           t = tail_->load(std::memory_order_relaxed);
@@ -114,10 +116,10 @@ class MpmcRing {
     Slot& s = slot(pos);
     Backoff backoff;
     // A1': pairs with R2 in pop(), as A1.
-    while (s.seq.load(std::memory_order_acquire) != pos) backoff.snooze();
+    while (s.seq.load(std::memory_order_acquire) != 2 * pos) backoff.snooze();
     new (payload(s)) T(std::move(value));
     // R1: pairs with A2 in pop() and A3 in claim_pop(); publishes the payload.
-    s.seq.store(pos + 1, std::memory_order_release);
+    s.seq.store(2 * pos + 1, std::memory_order_release);
   }
 
   void publish_push(std::uint64_t /*end*/) noexcept {}  // per-slot publication: nothing left
@@ -134,7 +136,7 @@ class MpmcRing {
       if (n == 1) {
         // A3: pairs with R1 in push(); the element at `pos` is published.
         const std::uint64_t seq = slot(pos).seq.load(std::memory_order_acquire);
-        const auto lag = static_cast<std::int64_t>(seq - (pos + 1));
+        const auto lag = static_cast<std::int64_t>(seq - (2 * pos + 1));
         if (lag < 0) return empty_or_closed(pos);
         if (lag > 0) {  // another consumer took `pos`
           h = head_->load(std::memory_order_relaxed);
@@ -166,12 +168,12 @@ class MpmcRing {
     Slot& s = slot(pos);
     Backoff backoff;
     // A2: pairs with R1 in push().
-    while (s.seq.load(std::memory_order_acquire) != pos + 1) backoff.snooze();
+    while (s.seq.load(std::memory_order_acquire) != 2 * pos + 1) backoff.snooze();
     T* p = payload(s);
     T value(std::move(*p));
     p->~T();
     // R2: pairs with A1 in claim_push() / push(); the slot is free for the next lap.
-    s.seq.store(pos + capacity(), std::memory_order_release);
+    s.seq.store(2 * (pos + capacity()), std::memory_order_release);
     return value;
   }
 
@@ -228,7 +230,7 @@ class MpmcRing {
 
  private:
   struct Slot {
-    std::atomic<std::uint64_t> seq;  // p: free for position p; p+1: holds position p's element
+    std::atomic<std::uint64_t> seq;  // 2p: free for position p; 2p+1: holds position p's element
     alignas(T) unsigned char storage[sizeof(T)];
   };
 
