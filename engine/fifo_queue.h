@@ -274,8 +274,10 @@ class FifoQueue {
 
   // Waits until `ready()` or the deadline: spin and yield for about the cost of a futex round
   // trip, then sleep on `event`. Returns kOk when ready() held, else kTimedOut.
+  using EventCount = internal::BasicEventCount<Ring::kWaitProtocol>;
+
   template <class Ready>
-  static Status await(internal::EventCount& event, Deadline deadline, Ready ready) noexcept {
+  static Status await(EventCount& event, Deadline deadline, Ready ready) noexcept {
     internal::Backoff backoff;
     while (!backoff.should_park()) {
       if (ready()) return Status::kOk;
@@ -283,7 +285,7 @@ class FifoQueue {
     }
     for (;;) {
       if (ready()) return Status::kOk;
-      const internal::EventCount::Key key = event.prepare_wait();
+      const typename EventCount::Key key = event.prepare_wait();
       if (ready()) {
         event.cancel_wait();
         return Status::kOk;
@@ -513,9 +515,9 @@ class FifoQueue {
   const std::string name_;  // read-only configuration
   // Producers sleep here for room or for the producers' hold; a drain close() sleeps here for
   // the blocked producers to finish. Consumers notify it after freeing slots.
-  CachePadded<internal::EventCount> not_full_;
+  CachePadded<EventCount> not_full_;
   // Consumers sleep here for elements, for the consumers' hold or for the close.
-  CachePadded<internal::EventCount> not_empty_;
+  CachePadded<EventCount> not_empty_;
   // Blocked producers registered before a close (A17); read by close().
   CachePadded<std::atomic<std::uint32_t>> registered_producers_{0};
   // Put-back elements (A20), front at stash_pos_. Touched only by the consumers' holder

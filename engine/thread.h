@@ -36,11 +36,11 @@
 #include <utility>
 
 #include "engine/deadline.h"
+#include "engine/internal/event_count.h"
 
 namespace conveyor {
 
 namespace internal {
-class EventCount;
 // One process-wide event count, notified whenever a Thread finishes and whenever a Coordinator
 // stop is requested. Coordinator::join waits on it for "a thread finished or a stop came"
 // (two conditions a single futex word cannot express per coordinator, since a Thread does not

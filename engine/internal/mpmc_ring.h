@@ -37,6 +37,7 @@
 
 #include "alloc/cache_padded.h"
 #include "engine/internal/backoff.h"
+#include "engine/internal/event_count.h"
 #include "engine/internal/ring_common.h"
 
 namespace conveyor::internal {
@@ -44,6 +45,10 @@ namespace conveyor::internal {
 template <class T>
 class MpmcRing {
  public:
+  // Every change a waiter waits for (claims, holds, close) is a seq_cst RMW on a position word,
+  // and the snapshots below are seq_cst loads: FifoQueue's EventCounts need no fence.
+  static constexpr Protocol kWaitProtocol = Protocol::kAfterSeqCstRmw;
+
   static constexpr std::uint64_t kHeld = std::uint64_t{1} << 63;
   static constexpr std::uint64_t kClosed = std::uint64_t{1} << 62;   // tail_ only
   static constexpr std::uint64_t kClosing = std::uint64_t{1} << 61;  // tail_ only
@@ -102,8 +107,9 @@ class MpmcRing {
         if (room == 0 || (amount == Amount::kExactly && room < n)) return {Claim::kNone};
         k = static_cast<std::size_t>(std::min<std::uint64_t>(room, n));
       }
-      // relaxed: the claim orders nothing; payloads are published through slot seq (R1).
-      if (tail_->compare_exchange_weak(t, t + k, std::memory_order_relaxed,
+      // seq_cst: the claim is the change blocked consumers wait for (kWaitProtocol); payloads
+      // are published through slot seq (R1). On x86 this is the same lock cmpxchg as relaxed.
+      if (tail_->compare_exchange_weak(t, t + k, std::memory_order_seq_cst,
                                        std::memory_order_relaxed)) {
         return {Claim::kOk, pos, k};
       }
@@ -155,8 +161,8 @@ class MpmcRing {
         if (amount == Amount::kExactly && avail < n) return {Claim::kNone};
         k = static_cast<std::size_t>(std::min<std::uint64_t>(avail, n));
       }
-      // relaxed: as in claim_push().
-      if (head_->compare_exchange_weak(h, h + k, std::memory_order_relaxed,
+      // seq_cst: as in claim_push(); blocked producers wait for it.
+      if (head_->compare_exchange_weak(h, h + k, std::memory_order_seq_cst,
                                        std::memory_order_relaxed)) {
         return {Claim::kOk, pos, k};
       }
@@ -184,21 +190,22 @@ class MpmcRing {
   // The side's hold: one operation at a time makes partial progress on a side, so that its run
   // of positions is contiguous (SPEC A10, A15).
   bool try_hold_producers() noexcept { return try_set(*tail_, kHeld, kClosed); }
-  void release_producers() noexcept { tail_->fetch_and(~kHeld, std::memory_order_release); }
+  // seq_cst here and below: changes and snapshots that waiters depend on (kWaitProtocol).
+  void release_producers() noexcept { tail_->fetch_and(~kHeld, std::memory_order_seq_cst); }
   bool producers_held() const noexcept {
-    return tail_->load(std::memory_order_acquire) & kHeld;
+    return tail_->load(std::memory_order_seq_cst) & kHeld;
   }
   bool try_hold_consumers() noexcept { return try_set(*head_, kHeld, 0); }
-  void release_consumers() noexcept { head_->fetch_and(~kHeld, std::memory_order_release); }
+  void release_consumers() noexcept { head_->fetch_and(~kHeld, std::memory_order_seq_cst); }
   bool consumers_held() const noexcept {
-    return head_->load(std::memory_order_acquire) & kHeld;
+    return head_->load(std::memory_order_seq_cst) & kHeld;
   }
   // Only the consumers' holder changes kStash.
   void set_stash_flag(bool on) noexcept {
     if (on) {
-      head_->fetch_or(kStash, std::memory_order_release);
+      head_->fetch_or(kStash, std::memory_order_seq_cst);
     } else {
-      head_->fetch_and(~kStash, std::memory_order_release);
+      head_->fetch_and(~kStash, std::memory_order_seq_cst);
     }
   }
 
@@ -214,7 +221,7 @@ class MpmcRing {
   bool closing() const noexcept {
     return tail_->load(std::memory_order_seq_cst) & (kClosing | kClosed);
   }
-  bool closed() const noexcept { return tail_->load(std::memory_order_acquire) & kClosed; }
+  bool closed() const noexcept { return tail_->load(std::memory_order_seq_cst) & kClosed; }
   // A close(cancel) happened while registered producers were pending: in this ring a plain close
   // never sets kClosed while one is registered, so kClosed seen by a registered producer means
   // cancel.
@@ -222,10 +229,10 @@ class MpmcRing {
 
   // Snapshots for waiting predicates and size_approx(); may be stale by the time they return.
   std::uint64_t tail_pos() const noexcept {
-    return tail_->load(std::memory_order_acquire) & kPosMask;
+    return tail_->load(std::memory_order_seq_cst) & kPosMask;
   }
   std::uint64_t head_pos() const noexcept {
-    return head_->load(std::memory_order_acquire) & kPosMask;
+    return head_->load(std::memory_order_seq_cst) & kPosMask;
   }
 
  private:
@@ -249,8 +256,9 @@ class MpmcRing {
     std::uint64_t w = word.load(std::memory_order_relaxed);
     for (;;) {
       if (w & (bit | refuse_if)) return false;
-      // acquire: pairs with the release in release_*(); the previous holder's stash writes.
-      if (word.compare_exchange_weak(w, w | bit, std::memory_order_acquire,
+      // seq_cst (acquire at least): pairs with the release in release_*(), so the previous
+      // holder's stash writes are visible; seq_cst for kWaitProtocol.
+      if (word.compare_exchange_weak(w, w | bit, std::memory_order_seq_cst,
                                      std::memory_order_relaxed)) {
         return true;
       }

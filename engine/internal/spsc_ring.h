@@ -27,6 +27,7 @@
 #include "alloc/cache_padded.h"
 #include "engine/internal/asymmetric_fence.h"
 #include "engine/internal/backoff.h"
+#include "engine/internal/event_count.h"
 #include "engine/internal/ring_common.h"
 
 namespace conveyor::internal {
@@ -34,6 +35,9 @@ namespace conveyor::internal {
 template <class T>
 class SpscRing {
  public:
+  // Publication is a plain store: waiters pair with it through asymmetric fences.
+  static constexpr Protocol kWaitProtocol = Protocol::kAfterPlainStore;
+
   static constexpr std::uint32_t kClosing = 1u << 0;
   static constexpr std::uint32_t kClosed = 1u << 1;
   static constexpr std::uint32_t kCancel = 1u << 2;
