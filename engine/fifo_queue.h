@@ -146,8 +146,11 @@ class FifoQueue {
     for (;;) {
       const Status s = try_dequeue(out);
       if (s != Status::kEmpty) return s;
-      if (await(*not_empty_, deadline, [this] { return consumer_may_progress(); }) ==
-          Status::kTimedOut) {
+      if (await(
+              *not_empty_, deadline, [this] { return consumer_may_progress(); },
+              [this] {
+                return !ring_.consumers_held() && (ring_.poll_data() || stash_nonempty());
+              }) == Status::kTimedOut) {
         const Status last = try_dequeue(out);
         return last == Status::kEmpty ? Status::kTimedOut : last;
       }
@@ -273,14 +276,17 @@ class FifoQueue {
   }
 
   // Waits until `ready()` or the deadline: spin and yield for about the cost of a futex round
-  // trip, then sleep on `event`. Returns kOk when ready() held, else kTimedOut.
+  // trip, polling the cheaper hint `spin_ready()`, then sleep on `event` after checking
+  // `ready()`, the exact condition its notifiers announce. Returns kOk when ready (or the hint)
+  // held, else kTimedOut.
   using EventCount = internal::BasicEventCount<Ring::kWaitProtocol>;
 
-  template <class Ready>
-  static Status await(EventCount& event, Deadline deadline, Ready ready) noexcept {
+  template <class Ready, class SpinReady>
+  static Status await(EventCount& event, Deadline deadline, Ready ready,
+                      SpinReady spin_ready) noexcept {
     internal::Backoff backoff;
     while (!backoff.should_park()) {
-      if (ready()) return Status::kOk;
+      if (spin_ready()) return Status::kOk;
       backoff.snooze();
     }
     for (;;) {
@@ -296,6 +302,11 @@ class FifoQueue {
       }
       event.wait(key, deadline);
     }
+  }
+
+  template <class Ready>
+  static Status await(EventCount& event, Deadline deadline, Ready ready) noexcept {
+    return await(event, deadline, ready, ready);
   }
 
   bool consumer_may_progress() const noexcept {
@@ -362,11 +373,17 @@ class FifoQueue {
         break;
       }
       // On timeout, one last claim: room may have appeared just as the deadline passed.
-      last_try = await(*not_full_, deadline, [this, who] {
-                   return (has_room() && (who == internal::Claimant::kHolder ||
-                                          !ring_.producers_held())) ||
-                          ring_.closed() || ring_.cancelled_for_registered();
-                 }) == Status::kTimedOut;
+      const bool holder = who == internal::Claimant::kHolder;
+      last_try = await(
+                     *not_full_, deadline,
+                     [this, holder] {
+                       return (has_room() && (holder || !ring_.producers_held())) ||
+                              ring_.closed() || ring_.cancelled_for_registered();
+                     },
+                     [this, holder] {
+                       return (ring_.poll_room() && (holder || !ring_.producers_held())) ||
+                              ring_.closed();
+                     }) == Status::kTimedOut;
     }
     if (!single) {
       ring_.release_producers();

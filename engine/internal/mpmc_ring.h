@@ -227,6 +227,20 @@ class MpmcRing {
   // cancel.
   bool cancelled_for_registered() const noexcept { return closed(); }
 
+  // Hints for spinning waiters: look at the next slot only, not at the other side's word, so a
+  // spinning consumer does not pull the producers' line away from them (and the other way
+  // round). True means "worth retrying"; never used to decide to sleep.
+  bool poll_data() const noexcept {
+    // relaxed: a hint; the retry re-validates everything.
+    const std::uint64_t pos = head_->load(std::memory_order_relaxed) & kPosMask;
+    return slot(pos).seq.load(std::memory_order_relaxed) >= 2 * pos + 1;
+  }
+  bool poll_room() const noexcept {
+    // relaxed: a hint, as above.
+    const std::uint64_t pos = tail_->load(std::memory_order_relaxed) & kPosMask;
+    return slot(pos).seq.load(std::memory_order_relaxed) >= 2 * pos;
+  }
+
   // Snapshots for waiting predicates and size_approx(); may be stale by the time they return.
   std::uint64_t tail_pos() const noexcept {
     return tail_->load(std::memory_order_seq_cst) & kPosMask;
@@ -269,6 +283,10 @@ class MpmcRing {
   Slot* const slots_;
   CachePadded<std::atomic<std::uint64_t>> tail_{0};  // producers' position + state bits
   CachePadded<std::atomic<std::uint64_t>> head_{0};  // consumers' position + state bits
+
+  static_assert(sizeof(CachePadded<std::atomic<std::uint64_t>>) == kCachePairBytes,
+                "tail_ and head_ each own a 128-byte pair of lines");
+  static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 };
 
 }  // namespace conveyor::internal

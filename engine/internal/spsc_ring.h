@@ -15,7 +15,7 @@
 // asymmetric Dekker pattern of asymmetric_fence.h.
 //
 // Layout: producer line {tail, cached head, in_op}, consumer line {head, cached tail}, state
-// line, each a CachePadded pair of lines; the static_asserts below prove they sit apart.
+// line, each a CachePadded pair of lines; the static_asserts at the end prove each fits its pair.
 #pragma once
 
 #include <algorithm>
@@ -168,6 +168,19 @@ class SpscRing {
     return state_->load(std::memory_order_acquire) & kCancel;
   }
 
+  // Hints for spinning waiters (see MpmcRing): true means "worth retrying".
+  bool poll_data() const noexcept {
+    // relaxed: hints; the retry re-validates with acquire loads.
+    return prod_->tail.load(std::memory_order_relaxed) !=
+           cons_->head.load(std::memory_order_relaxed);
+  }
+  bool poll_room() const noexcept {
+    // relaxed: hints, as above.
+    return prod_->tail.load(std::memory_order_relaxed) -
+               cons_->head.load(std::memory_order_relaxed) <
+           capacity();
+  }
+
   std::uint64_t tail_pos() const noexcept { return prod_->tail.load(std::memory_order_acquire); }
   std::uint64_t head_pos() const noexcept { return cons_->head.load(std::memory_order_acquire); }
 
@@ -198,6 +211,12 @@ class SpscRing {
   CachePadded<Producer> prod_;
   CachePadded<Consumer> cons_;
   CachePadded<std::atomic<std::uint32_t>> state_{0};  // kClosing | kClosed | kCancel
+
+  // Each side's words fit in, and own, one 128-byte pair of lines: the producer's writes never
+  // invalidate the consumer's line and the other way round.
+  static_assert(sizeof(Producer) <= kCachePairBytes && sizeof(Consumer) <= kCachePairBytes);
+  static_assert(sizeof(CachePadded<Producer>) == kCachePairBytes);
+  static_assert(sizeof(CachePadded<Consumer>) == kCachePairBytes);
 };
 
 }  // namespace conveyor::internal
