@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""Writes PERF.md (to stdout) from queue_bench's Google Benchmark JSON.
+
+Usage: python3 bench/make_perf.py bench/results/queue_bench.json [--command "..."] > PERF.md
+
+PERF.md is generated: never edit it by hand; rerun bench/run_perf.sh.
+
+What it computes (queue_bench.cc explains the runs themselves):
+  - Each run is tagged by its cross-PU round-trip probe, measured just before and just after it:
+    near (both < NEAR_NS), far (both >= NEAR_NS), mixed (one of each: the vCPUs moved during
+    the run), unknown (no probe). Placement can change between runs on a VM.
+  - Per scenario and tag, a table of queues: medians over the runs with that tag.
+  - Ratios and targets compare Conveyor with its peers ONLY within one tag (near with near, far
+    with far; mixed and unknown runs are excluded), and only from medians of >= MIN_RUNS runs.
+  - Within a scenario and tag, when every queue has >= MIN_RUNS quiet runs (other work took
+    < QUIET_MAX of the CPUs, queue_bench's others_cpu_frac), only quiet runs are used, for the
+    tables too; otherwise all runs are, and the ratio lines and tables say so.
+Standard library only.
+"""
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+NEAR_NS = 250.0
+MIN_RUNS = 5
+QUIET_MAX = 0.10  # a run is quiet when other work took less than this share of the CPUs
+TAGS = ("near", "far")  # the tags ratios are computed in
+LATENCY_TOLERANCE = 1.10  # idle wake latency: "no worse than" allows 10% scheduler jitter
+
+NAME_RE = re.compile(
+    r"^BM_(?P<queue>[A-Za-z0-9]+)_(?P<scenario>[A-Za-z0-9]+)"
+    r"/p:(?P<p>\d+)/c:(?P<c>\d+)/batch:(?P<batch>\d+)/rep:(?P<rep>\d+)"
+)
+
+SCENARIO_TEXT = {
+    "Spsc1P1C": "1 producer on PU 0, 1 consumer on PU 1 (pinned)",
+    "Mpmc2P2C": "2 producers, 2 consumers, unpinned",
+    "Mpmc4P4C": "4 producers, 4 consumers, unpinned (oversubscribed: 8 threads on the PUs)",
+    "SpscBatch32": "1 producer on PU 0, 1 consumer on PU 1 (pinned), batches of 32",
+    "IdleConsumer": "pinned 1P1C; one item every 50 ms; consumer CPU and wake latency",
+}
+SCENARIO_ORDER = ["Spsc1P1C", "Mpmc2P2C", "Mpmc4P4C", "SpscBatch32", "IdleConsumer"]
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def tag_of(before, after):
+    if before is None or after is None or before < 0 or after < 0:
+        return "unknown"
+    near = (before < NEAR_NS, after < NEAR_NS)
+    if near == (True, True):
+        return "near"
+    if near == (False, False):
+        return "far"
+    return "mixed"
+
+
+def parse_kinds(text):
+    """'Conveyor=block/bounded;...' -> {'Conveyor': ('block', 'bounded'), ...}"""
+    kinds = {}
+    for item in filter(None, (text or "").split(";")):
+        name, _, kind = item.partition("=")
+        wait, _, bound = kind.partition("/")
+        kinds[name] = (wait, bound)
+    return kinds
+
+
+def load_runs(path):
+    with open(path) as f:
+        data = json.load(f)
+    runs = []
+    for b in data.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration":
+            continue  # aggregates (mean/median/stddev of --benchmark_repetitions): we pool runs
+        m = NAME_RE.match(b.get("run_name") or b["name"])
+        if not m:
+            continue
+        run = {
+            "queue": m["queue"],
+            "scenario": m["scenario"],
+            "rep": int(m["rep"]),
+            "error": b.get("error_message") if b.get("error_occurred") else None,
+        }
+        for key in ("items_per_second", "cpu_s_per_Mitem", "vol_cs", "invol_cs", "items",
+                    "rtt_before_ns", "rtt_after_ns", "consumer_cpu_frac",
+                    "wake_latency_med_us", "wake_latency_p90_us", "cpu_s", "others_cpu_frac"):
+            if key in b:
+                run[key] = float(b[key])
+        run["tag"] = tag_of(run.get("rtt_before_ns"), run.get("rtt_after_ns"))
+        runs.append(run)
+    return data.get("context", {}), runs
+
+
+# ---- machine facts -----------------------------------------------------------------------------
+
+
+def first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        return out.splitlines()[0].strip() if out else "unknown"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_now():
+    try:
+        with open("/proc/loadavg") as f:
+            return ", ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def commit():
+    rev = first_line(["git", "rev-parse", "--short", "HEAD"])
+    dirty = first_line(["git", "status", "--porcelain", "--untracked-files=no"])
+    if rev != "unknown" and dirty not in ("unknown", ""):
+        rev += " (with uncommitted changes)"
+    return rev
+
+
+# ---- statistics --------------------------------------------------------------------------------
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def is_quiet(run):
+    return run.get("others_cpu_frac", 0.0) < QUIET_MAX
+
+
+def ok_runs(runs, queue, scenario, tag=None):
+    return [r for r in runs
+            if r["queue"] == queue and r["scenario"] == scenario and r["error"] is None
+            and (tag is None or r["tag"] == tag)]
+
+
+def fmt_rate(v):
+    if v is None:
+        return "-"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} M/s"
+    return f"{v / 1e3:.1f} k/s"
+
+
+def fmt(v, digits=3):
+    if v is None:
+        return "-"
+    return f"{v:.{digits}g}"
+
+
+def pct(v):
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def is_conveyor(queue):
+    return queue.startswith("Conveyor")
+
+
+# ---- sections ----------------------------------------------------------------------------------
+
+
+class Report:
+    def __init__(self, json_path, context, runs, command):
+        self.json_path = json_path
+        self.ctx = context
+        self.runs = runs
+        self.command = command
+        self.kinds = parse_kinds(context.get("conveyor_queue_kinds"))
+        self._quiet = {}
+        self.scenarios = [s for s in SCENARIO_ORDER if any(r["scenario"] == s for r in runs)]
+        self.scenarios += sorted({r["scenario"] for r in runs} - set(self.scenarios))
+
+    def queues(self, scenario):
+        seen = []
+        for r in self.runs:
+            if r["scenario"] == scenario and r["queue"] not in seen:
+                seen.append(r["queue"])
+        return sorted(seen, key=lambda q: (not is_conveyor(q), q))
+
+    def wait_of(self, queue):
+        return self.kinds.get(queue, ("?", "?"))[0]
+
+    def bound_of(self, queue):
+        return self.kinds.get(queue, ("?", "?"))[1]
+
+    # Median of `key` over the runs of (queue, scenario, tag), or None below MIN_RUNS runs.
+    def quiet_only(self, scenario, tag):
+        """True when every queue with runs in (scenario, tag) has >= MIN_RUNS quiet ones."""
+        key = (scenario, tag)
+        if key not in self._quiet:
+            counts = [sum(1 for r in ok_runs(self.runs, q, scenario, tag) if is_quiet(r))
+                      for q in self.queues(scenario) if ok_runs(self.runs, q, scenario, tag)]
+            self._quiet[key] = bool(counts) and min(counts) >= MIN_RUNS
+        return self._quiet[key]
+
+    def pool(self, queue, scenario, tag):
+        """The runs the medians of (queue, scenario, tag) are taken over."""
+        rs = ok_runs(self.runs, queue, scenario, tag)
+        return [r for r in rs if is_quiet(r)] if self.quiet_only(scenario, tag) else rs
+
+    def pool_note(self, scenario, tag):
+        return "" if self.quiet_only(scenario, tag) else \
+            f" (contended runs included: too few with others' CPU < {pct(QUIET_MAX)})"
+
+    def robust(self, queue, scenario, tag, key):
+        rs = [r[key] for r in self.pool(queue, scenario, tag) if key in r]
+        return (med(rs), len(rs)) if len(rs) >= MIN_RUNS else (None, len(rs))
+
+    def best(self, scenario, tag, candidates, key="items_per_second", highest=True):
+        """(queue, median) of the candidate with the best robust median, or (None, None)."""
+        scored = []
+        for q in candidates:
+            v, _ = self.robust(q, scenario, tag, key)
+            if v is not None:
+                scored.append((v, q))
+        if not scored:
+            return None, None
+        v, q = max(scored) if highest else min(scored)
+        return q, v
+
+    # -- noise --
+
+    def noise_line(self):
+        others = [r["others_cpu_frac"] for r in self.runs
+                  if r["error"] is None and "others_cpu_frac" in r]
+        if not others:
+            return "Noise: not recorded."
+        m, hi = med(others), max(others)
+        verdict = ("a quiet machine" if m < 0.05 else
+                   "some contention: read small differences as noise" if m < 0.25 else
+                   "a busy machine: these numbers are noise-dominated, rerun when it is quiet")
+        return (f"Noise: other work took a median {pct(m)} (max {pct(hi)}) of the machine's CPU "
+                f"time during the measured windows ({verdict}). Placement tags of the "
+                f"successful runs: {self.placement_summary()}.")
+
+    def placement_summary(self):
+        counts = {}
+        for r in self.runs:
+            if r["error"] is None:
+                counts[r["tag"]] = counts.get(r["tag"], 0) + 1
+        return ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "none"
+
+    # -- ratio lines --
+
+    def ratio_lines(self):
+        lines = []
+        for sc in self.scenarios:
+            if sc == "IdleConsumer":
+                lines.extend(self.idle_ratio_lines(sc))
+                continue
+            qs = self.queues(sc)
+            conv = [q for q in qs if is_conveyor(q)]
+            peers = [q for q in qs if not is_conveyor(q)]
+            wrote = False
+            for tag in TAGS:
+                peer, peer_v = self.best(sc, tag, peers)
+                if peer is None:
+                    continue
+                parts = []
+                for q in conv:
+                    v, n = self.robust(q, sc, tag, "items_per_second")
+                    if v is not None:
+                        parts.append(f"{q} **{v / peer_v:.2f}x** ({fmt_rate(v)})")
+                if not parts:
+                    continue
+                lines.append(f"- **{sc}** [{tag}]: Conveyor / best peer ({peer}, "
+                             f"{fmt_rate(peer_v)}): " + "; ".join(parts)
+                             + self.pool_note(sc, tag))
+                wrote = True
+            if not wrote:
+                lines.append(f"- **{sc}**: no ratio: fewer than {MIN_RUNS} successful runs "
+                             f"of Conveyor and of a peer with the same placement tag")
+        return lines
+
+    def idle_ratio_lines(self, sc):
+        lines = []
+        qs = self.queues(sc)
+        blocking = [q for q in qs if not is_conveyor(q) and self.wait_of(q) == "block"]
+        conv = [q for q in qs if is_conveyor(q) and self.wait_of(q) == "block"]
+        for tag in TAGS:
+            bq, blat = self.best(sc, tag, blocking, key="wake_latency_med_us", highest=False)
+            if bq is None:
+                continue
+            bfrac, _ = self.robust(bq, sc, tag, "consumer_cpu_frac")
+            parts = []
+            for q in conv:
+                lat, _ = self.robust(q, sc, tag, "wake_latency_med_us")
+                frac, _ = self.robust(q, sc, tag, "consumer_cpu_frac")
+                if lat is not None and frac is not None:
+                    parts.append(f"{q} wake **{lat / blat:.2f}x** ({lat:.0f} us), consumer CPU "
+                                 f"{100 * frac:.2f}%")
+            if parts:
+                lines.append(f"- **{sc}** [{tag}]: Conveyor / best blocking peer by wake latency "
+                             f"({bq}, {blat:.0f} us, consumer CPU {100 * bfrac:.2f}%): "
+                             + "; ".join(parts) + " (lower is better)"
+                             + self.pool_note(sc, tag))
+        if not lines:
+            lines.append(f"- **{sc}**: no ratio: fewer than {MIN_RUNS} successful runs of "
+                         "Conveyor and of a blocking peer with the same placement tag")
+        return lines
+
+    # -- targets --
+
+    def targets(self):
+        rows = []
+        blocking = lambda qs: [q for q in qs if not is_conveyor(q) and self.wait_of(q) == "block"]
+        spinning = lambda qs: [q for q in qs if not is_conveyor(q) and self.wait_of(q) == "spin"]
+
+        def per_tag(sc, fn):
+            out = []
+            for tag in TAGS:
+                res = fn(tag)
+                if res is not None:
+                    out.append((tag, res[0] + self.pool_note(sc, tag), res[1]))
+            if not out:
+                out.append(("-", f"not measured (needs >= {MIN_RUNS} runs with one tag)", None))
+            return out
+
+        # 1. SPSC pinned
+        def spsc(tag, sc="Spsc1P1C", need=1.5):
+            qs = self.queues(sc)
+            peer, pv = self.best(sc, tag, [q for q in qs if not is_conveyor(q)])
+            conv, cv = self.best(sc, tag, [q for q in qs if is_conveyor(q)])
+            if peer is None or conv is None:
+                return None
+            r = cv / pv
+            return (f"{conv} {fmt_rate(cv)} / {peer} {fmt_rate(pv)} = {r:.2f}x", r >= need)
+
+        rows.append(("Spsc1P1C pinned: best Conveyor variant >= 1.5x best peer",
+                     per_tag("Spsc1P1C", spsc)))
+
+        # 2. 4P4C
+        def mpmc(tag, sc="Mpmc4P4C"):
+            qs = self.queues(sc)
+            cv, _ = self.robust("Conveyor", sc, tag, "items_per_second")
+            ccpu, _ = self.robust("Conveyor", sc, tag, "cpu_s_per_Mitem")
+            bq, bv = self.best(sc, tag, blocking(qs))
+            sq, sv = self.best(sc, tag, spinning(qs))
+            if cv is None or bq is None:
+                return None
+            bcpu, _ = self.robust(bq, sc, tag, "cpu_s_per_Mitem")
+            checks = [cv / bv >= 3.0]
+            text = f"Conveyor {fmt_rate(cv)}: {cv / bv:.2f}x best blocking ({bq} {fmt_rate(bv)})"
+            if sq is not None:
+                checks.append(cv / sv >= 1.0)
+                text += f"; {cv / sv:.2f}x best spinning ({sq} {fmt_rate(sv)})"
+            else:
+                text += "; no spinning peer measured"
+                checks.append(False)
+            if ccpu is not None and bcpu is not None:
+                checks.append(ccpu <= 0.5 * bcpu)
+                text += (f"; CPU {fmt(ccpu)} s/M items vs {bq} {fmt(bcpu)} "
+                         f"({ccpu / bcpu:.2f}x, needs <= 0.5x)")
+            return (text, all(checks))
+
+        rows.append(("Mpmc4P4C: Conveyor >= 3x best blocking peer, >= 1x best spinning peer, "
+                     "CPU s/item <= 0.5x the best blocking peer's", per_tag("Mpmc4P4C", mpmc)))
+
+        # 3. batch-32
+        def batch(tag, sc="SpscBatch32"):
+            qs = self.queues(sc)
+            bv, _ = self.robust("BoostSpsc", sc, tag, "items_per_second")
+            conv, cv = self.best(sc, tag, [q for q in qs if is_conveyor(q)])
+            if bv is None or conv is None:
+                return None
+            return (f"{conv} {fmt_rate(cv)} / BoostSpsc bulk {fmt_rate(bv)} = {cv / bv:.2f}x",
+                    cv / bv >= 1.2)
+
+        rows.append(("SpscBatch32: best Conveyor variant >= 1.2x boost spsc_queue bulk",
+                     per_tag("SpscBatch32", batch)))
+
+        # 4. idle
+        def idle(tag, sc="IdleConsumer"):
+            qs = self.queues(sc)
+            conv = [q for q in qs if is_conveyor(q) and self.wait_of(q) == "block"]
+            bq, blat = self.best(sc, tag, blocking(qs), key="wake_latency_med_us", highest=False)
+            parts, checks = [], []
+            for q in conv:
+                frac, _ = self.robust(q, sc, tag, "consumer_cpu_frac")
+                lat, _ = self.robust(q, sc, tag, "wake_latency_med_us")
+                if frac is None or lat is None:
+                    continue
+                ok = frac <= 0.01 and (blat is None or lat <= blat * LATENCY_TOLERANCE)
+                checks.append(ok)
+                parts.append(f"{q}: CPU {100 * frac:.2f}%, wake {lat:.0f} us")
+            if not parts or bq is None:
+                return None
+            text = "; ".join(parts) + (f" (best blocking peer {bq}: {blat:.0f} us; "
+                                       f"latency passes up to {LATENCY_TOLERANCE:.2f}x it)")
+            return (text, all(checks))
+
+        rows.append(("IdleConsumer: each blocking Conveyor variant <= 1% consumer CPU and wake "
+                     "latency no worse than the best blocking peer's",
+                     per_tag("IdleConsumer", idle)))
+        return rows
+
+    # -- tables --
+
+    def throughput_table(self, sc, tag):
+        out = ["| queue | waits | bound | runs | items/s (median) | spread | CPU s / M items "
+               "| vol. cs / M items | invol. cs / M items | RTT ns (before / after) "
+               "| others' CPU |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for q in self.queues(sc):
+            rs = self.pool(q, sc, tag) if tag in TAGS else ok_runs(self.runs, q, sc, tag)
+            if not rs:
+                continue
+            ips = [r["items_per_second"] for r in rs]
+            m = med(ips)
+            spread = f"{100 * (max(ips) - min(ips)) / m:.0f}%" if m else "-"
+            per_m = lambda key: med([r[key] / (r["items"] / 1e6) for r in rs if key in r])
+            rtt = f"{fmt(med([r['rtt_before_ns'] for r in rs]))} / " \
+                  f"{fmt(med([r['rtt_after_ns'] for r in rs]))}"
+            col = lambda key: med([r[key] for r in rs if key in r])
+            name = f"**{q}**" if is_conveyor(q) else q
+            few = "" if len(rs) >= MIN_RUNS else " (few)"
+            out.append(f"| {name} | {self.wait_of(q)} | {self.bound_of(q)} | {len(rs)}{few} | "
+                       f"{fmt_rate(m)} | {spread} | {fmt(col('cpu_s_per_Mitem'))} "
+                       f"| {fmt(per_m('vol_cs'))} | {fmt(per_m('invol_cs'))} | {rtt} "
+                       f"| {pct(col('others_cpu_frac'))} |")
+        return out
+
+    def idle_table(self, sc, tag):
+        out = ["| queue | waits | runs | consumer CPU (median) | wake latency median, us | "
+               "wake latency p90, us | process CPU s / run | vol. cs / run | invol. cs / run "
+               "| others' CPU |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+        for q in self.queues(sc):
+            rs = self.pool(q, sc, tag) if tag in TAGS else ok_runs(self.runs, q, sc, tag)
+            if not rs:
+                continue
+            col = lambda key: med([r[key] for r in rs if key in r])
+            name = f"**{q}**" if is_conveyor(q) else q
+            few = "" if len(rs) >= MIN_RUNS else " (few)"
+            frac = col("consumer_cpu_frac")
+            out.append(f"| {name} | {self.wait_of(q)} | {len(rs)}{few} | "
+                       f"{'-' if frac is None else f'{100 * frac:.2f}%'} | "
+                       f"{fmt(col('wake_latency_med_us'))} | {fmt(col('wake_latency_p90_us'))} | "
+                       f"{fmt(col('cpu_s'))} | {fmt(col('vol_cs'))} | {fmt(col('invol_cs'))} | "
+                       f"{pct(col('others_cpu_frac'))} |")
+        return out
+
+    def failures(self, sc):
+        out = []
+        for q in self.queues(sc):
+            errs = [r for r in self.runs if r["queue"] == q and r["scenario"] == sc and r["error"]]
+            if not errs:
+                continue
+            msgs = {}
+            for r in errs:
+                msgs.setdefault(r["error"], []).append(str(r["rep"]))
+            for msg, reps in msgs.items():
+                out.append(f"- {q}, rep {', '.join(reps)}: {msg}")
+        return out
+
+    # -- the document --
+
+    def render(self):
+        ctx = self.ctx
+        L = []
+        L.append("# PERF: Conveyor queue benchmarks")
+        L.append("")
+        L.append(f"Generated by `bench/make_perf.py` from `{self.json_path}`; do not edit by "
+                 "hand (rerun `bench/run_perf.sh`).")
+        L.append("")
+        L.append("## Conveyor / best peer "
+                 f"(same placement tag only, medians of >= {MIN_RUNS} runs)")
+        L.append("")
+        L.append(self.noise_line())
+        L.append("")
+        L.extend(self.ratio_lines())
+        L.append("")
+        L.append("## Targets")
+        L.append("")
+        L.append("| target | placement | measured | result |")
+        L.append("|---|---|---|---|")
+        for title, results in self.targets():
+            for tag, text, passed in results:
+                verdict = "-" if passed is None else ("**pass**" if passed else "**FAIL**")
+                L.append(f"| {title} | {tag} | {text} | {verdict} |")
+        L.append("")
+        L.append("## Machine and build")
+        L.append("")
+        pus = ctx.get("conveyor_pus", "?")
+        L.append(f"- CPU: {cpu_model()}; {ctx.get('num_cpus', '?')} logical CPUs, {pus} PUs "
+                 f"visible to hwloc; {ctx.get('mhz_per_cpu', '?')} MHz; pinned runs use OS CPUs "
+                 f"{ctx.get('conveyor_pinned_os_cpus', '?')}; host `{ctx.get('host_name', '?')}`")
+        L.append(f"- Kernel: {ctx.get('kernel', 'not recorded')}")
+        load = ctx.get("load_avg")
+        if load:
+            L.append(f"- Load average when the run started: "
+                     f"{', '.join(f'{x:.2f}' for x in load)} (1, 5, 15 min); when this file was "
+                     f"generated: {load_now()}. The first is other work on the machine (the "
+                     f"benchmark has not started); near or above {ctx.get('num_cpus', '?')} it "
+                     "shared the cores, and the numbers are noisy; the second includes the "
+                     "benchmark's own threads.")
+        L.append(f"- Commit: {commit()}")
+        L.append(f"- Compiler: {first_line(['g++', '--version'])} (queue_bench built by "
+                 f"{ctx.get('conveyor_compiler', '?')}, "
+                 f"flags `{ctx.get('conveyor_cxx_flags', '?')}`, "
+                 f"{ctx.get('conveyor_build', '?')})")
+        L.append(f"- Google Benchmark library build: {ctx.get('library_build_type', '?')} "
+                 "(Debian's package; its warning about DEBUG does not touch our timing, which is "
+                 "manual: wall time of the gated window)")
+        L.append(f"- Date: {ctx.get('date', '?')}")
+        if self.command:
+            L.append(f"- Command: `{self.command}`")
+        L.append(f"- queue_bench command: `{ctx.get('conveyor_command', '?')}`")
+        L.append(f"- Items per throughput run: {ctx.get('conveyor_items', '?')}; interleaved reps: "
+                 f"{ctx.get('conveyor_reps', '?')}; time cap: {ctx.get('conveyor_cap_s', '?')} s; "
+                 f"capacity: {ctx.get('conveyor_capacity', '?')} u64")
+        L.append("")
+        L.append("## How to read")
+        L.append("")
+        L.append(f"- Placement tag: a 1000-round-trip atomic ping-pong between PU 0 and PU 1 runs "
+                 f"before and after every run; near = both medians < {NEAR_NS:.0f} ns, far = both "
+                 f">= {NEAR_NS:.0f} ns, mixed = the vCPUs moved during the run (excluded from "
+                 "ratios). Unpinned scenarios carry the tag of the machine at that moment.")
+        L.append("- items/s and CPU are medians over runs; spread = (max - min) / median of "
+                 "items/s; CPU is process CPU time (getrusage, all threads) per million items; "
+                 "context switches are per million items (per run for IdleConsumer).")
+        L.append("- others' CPU: the machine's busy time (/proc/stat, hypervisor steal "
+                 "included) minus queue_bench's own, as a share of all CPUs over the run: how "
+                 "much other work competed with the measurement (10 ms ticks: coarse on short "
+                 f"runs). Where every queue of a scenario has >= {MIN_RUNS} quiet runs (< "
+                 f"{pct(QUIET_MAX)}), tables, ratios and targets use those only.")
+        L.append("- waits: spin = try loop with a short pause spin, then sched_yield; block = the "
+                 "queue's own blocking call. bound: unbounded queues allocate when full "
+                 "(moodycamel's normal mode; run where bounded moodycamel starves a producer).")
+        L.append("")
+        for sc in self.scenarios:
+            L.append(f"## {sc}: {SCENARIO_TEXT.get(sc, '')}")
+            L.append("")
+            tags = [t for t in ("near", "far", "mixed", "unknown")
+                    if any(r["scenario"] == sc and r["tag"] == t and r["error"] is None
+                           for r in self.runs)]
+            for tag in tags:
+                if tag in TAGS:
+                    note = (f" (quiet runs only: others' CPU < {pct(QUIET_MAX)})"
+                            if self.quiet_only(sc, tag) else self.pool_note(sc, tag))
+                else:
+                    note = " (excluded from ratios)"
+                L.append(f"### {tag}{note}")
+                L.append("")
+                L.extend(self.idle_table(sc, tag) if sc == "IdleConsumer"
+                         else self.throughput_table(sc, tag))
+                L.append("")
+            fails = self.failures(sc)
+            if fails:
+                L.append("Runs that failed or were cut:")
+                L.append("")
+                L.extend(fails)
+                L.append("")
+        return "\n".join(L).rstrip() + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("json", help="queue_bench --benchmark_out JSON")
+    ap.add_argument("--command", default="", help="the command that produced the JSON")
+    args = ap.parse_args()
+    context, runs = load_runs(args.json)
+    if not runs:
+        sys.exit(f"make_perf.py: no queue_bench runs in {args.json}")
+    sys.stdout.write(Report(args.json, context, runs, args.command).render())
+
+
+if __name__ == "__main__":
+    main()
