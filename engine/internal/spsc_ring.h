@@ -14,8 +14,8 @@
 // (membarrier) fence, then waits for `in_op == 0` before setting kClosed. This is the
 // asymmetric Dekker pattern of asymmetric_fence.h.
 //
-// Layout: producer line {tail, cached head, in_op}, consumer line {head, cached tail}, state
-// line, each a CachePadded pair of lines; the static_asserts at the end prove each fits its pair.
+// Layout: {tail}, {cached head, in_op}, {head}, {cached tail}, {state}, each alone on a
+// CachePadded pair of lines; the static_asserts at the end prove each fits its pair.
 #pragma once
 
 #include <algorithm>
@@ -60,7 +60,7 @@ class SpscRing {
   // ---- producer side (the producer thread only) ----
 
   ClaimResult claim_push(std::size_t n, Amount amount, Claimant who) noexcept {
-    Producer& p = *prod_;
+    ProducerLocal& p = *prod_local_;
     // relaxed: ordered before the state_ load by the fence below (closer's side: heavy fence).
     p.in_op.store(1, std::memory_order_relaxed);
     light_fence();
@@ -71,7 +71,7 @@ class SpscRing {
       return {Claim::kClosed};
     }
     // relaxed: only this thread writes tail.
-    const std::uint64_t pos = p.tail.load(std::memory_order_relaxed);
+    const std::uint64_t pos = prod_->tail.load(std::memory_order_relaxed);
     std::uint64_t room = capacity() - (pos - p.cached_head);
     if (room < n) {
       // A1: pairs with R2 in publish_pop(); the consumer has moved those payloads out.
@@ -98,9 +98,9 @@ class SpscRing {
   // ---- consumer side (the consumer thread only) ----
 
   ClaimResult claim_pop(std::size_t n, Amount amount, Claimant /*who*/) noexcept {
-    Consumer& c = *cons_;
+    ConsumerLocal& c = *cons_local_;
     // relaxed: only this thread writes head.
-    const std::uint64_t pos = c.head.load(std::memory_order_relaxed);
+    const std::uint64_t pos = cons_->head.load(std::memory_order_relaxed);
     std::uint64_t avail = c.cached_tail - pos;
     if (avail < n) {
       // A2: pairs with R1 in publish_push().
@@ -155,7 +155,7 @@ class SpscRing {
     heavy_fence();
     Backoff backoff;
     // acquire: pairs with the release in end_op(); its tail store is visible.
-    while (prod_->in_op.load(std::memory_order_acquire) != 0) backoff.snooze();
+    while (prod_local_->in_op.load(std::memory_order_acquire) != 0) backoff.snooze();
     // R3: pairs with the acquire in claim_pop(); the tail is final.
     state_->fetch_or(kClosed, std::memory_order_seq_cst);
   }
@@ -188,19 +188,26 @@ class SpscRing {
   struct Slot {
     alignas(T) unsigned char storage[sizeof(T)];
   };
+  // The shared index and the side's private state sit on different line pairs (as in rigtorp's
+  // SPSCQueue): the other side reads `tail` / `head` often, and each such read would otherwise
+  // make the owner's next write to its cached index or `in_op` a coherence miss.
   struct Producer {
-    std::atomic<std::uint64_t> tail{0};     // next position to fill; written by the producer
-    std::uint64_t cached_head = 0;          // producer's copy of head (may be stale: under-counts)
-    std::atomic<std::uint32_t> in_op{0};    // 1 while a claim is not yet published or abandoned
+    std::atomic<std::uint64_t> tail{0};   // next position to fill; written by the producer
+  };
+  struct ProducerLocal {
+    std::uint64_t cached_head = 0;        // producer's copy of head (may be stale: under-counts)
+    std::atomic<std::uint32_t> in_op{0};  // 1 while a claim is not yet published or abandoned
   };
   struct Consumer {
-    std::atomic<std::uint64_t> head{0};     // next position to drain; written by the consumer
-    std::uint64_t cached_tail = 0;          // consumer's copy of tail (may be stale: under-counts)
+    std::atomic<std::uint64_t> head{0};   // next position to drain; written by the consumer
+  };
+  struct ConsumerLocal {
+    std::uint64_t cached_tail = 0;        // consumer's copy of tail (may be stale: under-counts)
   };
 
   void end_op() noexcept {
     // release: pairs with the acquire in finish_close().
-    prod_->in_op.store(0, std::memory_order_release);
+    prod_local_->in_op.store(0, std::memory_order_release);
   }
 
   static T* payload(Slot& s) noexcept { return std::launder(reinterpret_cast<T*>(s.storage)); }
@@ -209,14 +216,17 @@ class SpscRing {
   const SlotIndex index_;  // read-only configuration
   Slot* const slots_;
   CachePadded<Producer> prod_;
+  CachePadded<ProducerLocal> prod_local_;
   CachePadded<Consumer> cons_;
+  CachePadded<ConsumerLocal> cons_local_;
   CachePadded<std::atomic<std::uint32_t>> state_{0};  // kClosing | kClosed | kCancel
 
   // Each side's words fit in, and own, one 128-byte pair of lines: the producer's writes never
   // invalidate the consumer's line and the other way round.
-  static_assert(sizeof(Producer) <= kCachePairBytes && sizeof(Consumer) <= kCachePairBytes);
   static_assert(sizeof(CachePadded<Producer>) == kCachePairBytes);
+  static_assert(sizeof(CachePadded<ProducerLocal>) == kCachePairBytes);
   static_assert(sizeof(CachePadded<Consumer>) == kCachePairBytes);
+  static_assert(sizeof(CachePadded<ConsumerLocal>) == kCachePairBytes);
 };
 
 }  // namespace conveyor::internal
