@@ -192,8 +192,15 @@ class FifoQueue {
   [[nodiscard]] BulkResult enqueue_many(std::span<T> items,
                                         Deadline deadline = Deadline::never()) noexcept {
     if (items.empty()) return {Status::kOk, 0};
-    const internal::ClaimResult c =
-        ring_.claim_push(items.size(), internal::Amount::kExactly, internal::Claimant::kAny);
+    const std::size_t n = items.size();
+    internal::ClaimResult c =
+        ring_.claim_push(n, internal::Amount::kExactly, internal::Claimant::kAny);
+    if (c.claim == internal::Claim::kNone && n <= capacity()) {
+      // Room for the whole batch usually appears within a spin: wait that long before pushing
+      // it piecemeal (each piece would share lines with the consumer's reads).
+      spin_until([this, n] { return ring_.poll_free() >= n; });
+      c = ring_.claim_push(n, internal::Amount::kExactly, internal::Claimant::kAny);
+    }
     if (c.claim == internal::Claim::kOk) {
       fill(c, items.data());
       return {Status::kOk, c.count};
@@ -307,6 +314,13 @@ class FifoQueue {
   template <class Ready>
   static Status await(EventCount& event, Deadline deadline, Ready ready) noexcept {
     return await(event, deadline, ready, ready);
+  }
+
+  // The spin phase of await() alone: never sleeps.
+  template <class Ready>
+  static void spin_until(Ready ready) noexcept {
+    internal::Backoff backoff;
+    while (!backoff.should_park() && !ready()) backoff.snooze();
   }
 
   bool consumer_may_progress() const noexcept {
@@ -465,10 +479,16 @@ class FifoQueue {
     out.clear();
     if (n == 0) return Status::kOk;  // A13: no wait, no closed check
     out.reserve(n);                  // may throw, before the queue is touched
-    // Fast path: the whole batch is there and nobody holds the side.
+    // Fast path: the whole batch is there and nobody holds the side. If it is not there yet,
+    // spin briefly for it before the slow path takes elements one piece at a time (TF's
+    // semantics, A15, are kept: the slow path still takes what exists once the spin is over).
     if (!stash_nonempty()) {
-      const internal::ClaimResult c =
+      internal::ClaimResult c =
           ring_.claim_pop(n, internal::Amount::kExactly, internal::Claimant::kAny);
+      if (c.claim == internal::Claim::kNone && n <= capacity()) {
+        spin_until([this, n] { return ring_.poll_stored() >= n || ring_.closed(); });
+        c = ring_.claim_pop(n, internal::Amount::kExactly, internal::Claimant::kAny);
+      }
       if (c.claim == internal::Claim::kOk) {
         for (std::size_t i = 0; i < c.count; ++i) out.push_back(ring_.pop(c.pos + i));
         ring_.publish_pop(c.pos + c.count);

@@ -241,6 +241,14 @@ class MpmcRing {
     return slot(pos).seq.load(std::memory_order_relaxed) >= 2 * pos;
   }
 
+  // How many elements / free slots there seem to be (hints for spinning: may be stale).
+  std::uint64_t poll_stored() const noexcept {
+    // relaxed: hints; head first so the difference cannot wrap.
+    const std::uint64_t h = head_->load(std::memory_order_relaxed) & kPosMask;
+    return (tail_->load(std::memory_order_relaxed) & kPosMask) - h;
+  }
+  std::uint64_t poll_free() const noexcept { return capacity() - poll_stored(); }
+
   // Snapshots for waiting predicates and size_approx(); may be stale by the time they return.
   std::uint64_t tail_pos() const noexcept {
     return tail_->load(std::memory_order_seq_cst) & kPosMask;

@@ -181,6 +181,14 @@ class SpscRing {
            capacity();
   }
 
+  // How many elements / free slots there seem to be (hints for spinning: may be stale).
+  std::uint64_t poll_stored() const noexcept {
+    // relaxed: hints; head first so the difference cannot wrap.
+    const std::uint64_t h = cons_->head.load(std::memory_order_relaxed);
+    return prod_->tail.load(std::memory_order_relaxed) - h;
+  }
+  std::uint64_t poll_free() const noexcept { return capacity() - poll_stored(); }
+
   std::uint64_t tail_pos() const noexcept { return prod_->tail.load(std::memory_order_acquire); }
   std::uint64_t head_pos() const noexcept { return cons_->head.load(std::memory_order_acquire); }
 
