@@ -24,21 +24,12 @@
 #include <thread>
 #include <vector>
 
+#include "engine/internal/backoff.h"
 #include "topology/pin.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
 namespace conveyor::bench {
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
+using conveyor::internal::cpu_relax;  // the engine's pause, one definition
 
 // Set once by the watchdog when it cuts a run (stalled or past its cap); every wait loop gives
 // up after it.

@@ -236,6 +236,32 @@ class Report:
         v, q = max(scored) if highest else min(scored)
         return q, v
 
+    def paired(self, conv, peer, scenario, key="items_per_second"):
+        """Median over interleaved rounds of conv/peer, pairing only runs of the same round (rep)
+        with the same placement tag (near or far). Used when the vCPUs moved during the run and
+        no single tag has MIN_RUNS runs: each pair was measured minutes apart at most, in one
+        placement. Returns (median ratio, pairs, tags) or (None, pairs, tags)."""
+        by_rep = {}
+        for r in ok_runs(self.runs, peer, scenario):
+            if r["tag"] in TAGS and key in r:
+                by_rep[r["rep"]] = r
+        ratios, tags = [], set()
+        for r in ok_runs(self.runs, conv, scenario):
+            p = by_rep.get(r["rep"])
+            if p is not None and r["tag"] == p["tag"] and key in r and p[key] > 0:
+                ratios.append(r[key] / p[key])
+                tags.add(r["tag"])
+        return (med(ratios) if len(ratios) >= MIN_RUNS else None), len(ratios), sorted(tags)
+
+    def paired_best(self, conv, scenario, peers, key="items_per_second"):
+        """(peer, ratio, pairs, tags) for the peer that gives `conv` its lowest paired ratio."""
+        worst = None
+        for q in peers:
+            ratio, n, tags = self.paired(conv, q, scenario, key)
+            if ratio is not None and (worst is None or ratio < worst[1]):
+                worst = (q, ratio, n, tags)
+        return worst
+
     # -- noise --
 
     def noise_line(self):
@@ -324,12 +350,16 @@ class Report:
         blocking = lambda qs: [q for q in qs if not is_conveyor(q) and self.wait_of(q) == "block"]
         spinning = lambda qs: [q for q in qs if not is_conveyor(q) and self.wait_of(q) == "spin"]
 
-        def per_tag(sc, fn):
+        def per_tag(sc, fn, paired_fn=None):
             out = []
             for tag in TAGS:
                 res = fn(tag)
                 if res is not None:
                     out.append((tag, res[0] + self.pool_note(sc, tag), res[1]))
+            if not out and paired_fn is not None:
+                res = paired_fn()
+                if res is not None:
+                    out.append(("paired", res[0], res[1]))
             if not out:
                 out.append(("-", f"not measured (needs >= {MIN_RUNS} runs with one tag)", None))
             return out
@@ -344,8 +374,27 @@ class Report:
             r = cv / pv
             return (f"{conv} {fmt_rate(cv)} / {peer} {fmt_rate(pv)} = {r:.2f}x", r >= need)
 
+        def best_variant_paired(sc, peers_of):
+            """The Conveyor variant with the best paired ratio against its worst-case peer."""
+            best = None
+            for c in [q for q in self.queues(sc) if is_conveyor(q)]:
+                res = self.paired_best(c, sc, peers_of(sc))
+                if res is not None and (best is None or res[1] > best[1][1]):
+                    best = (c, res)
+            return best
+
+        def paired_text(c, res):
+            peer, ratio, n, tags = res
+            return f"{c} / {peer} = {ratio:.2f}x (median of {n} same-round pairs, {'+'.join(tags)})"
+
+        def spsc_paired(sc="Spsc1P1C", need=1.5):
+            best = best_variant_paired(sc, lambda s: [q for q in self.queues(s) if not is_conveyor(q)])
+            if best is None:
+                return None
+            return (paired_text(*best), best[1][1] >= need)
+
         rows.append(("Spsc1P1C pinned: best Conveyor variant >= 1.5x best peer",
-                     per_tag("Spsc1P1C", spsc)))
+                     per_tag("Spsc1P1C", spsc, lambda: spsc_paired())))
 
         # 2. 4P4C. The issue bounds every queue to 1024 items "where the peer allows"; bounded
         # moodycamel livelocks there, so its unbounded mode also runs. The target row compares
@@ -376,11 +425,29 @@ class Report:
                          f"({ccpu / bcpu:.2f}x, needs <= 0.5x)")
             return (text, all(checks))
 
+        def mpmc_paired(bounded_only, sc="Mpmc4P4C"):
+            qs = self.queues(sc)
+            if bounded_only:
+                qs = [q for q in qs if is_conveyor(q) or self.bound_of(q) == "bounded"]
+            b = self.paired_best("Conveyor", sc, blocking(qs))
+            if b is None:
+                return None
+            sp = self.paired_best("Conveyor", sc, spinning(qs))
+            cpu, n, _ = self.paired("Conveyor", b[0], sc, key="cpu_s_per_Mitem")
+            checks = [b[1] >= 3.0, sp is not None and sp[1] >= 1.0, cpu is not None and cpu <= 0.5]
+            text = f"blocking: {paired_text('Conveyor', b)}"
+            text += f"; spinning: {paired_text('Conveyor', sp)}" if sp else "; no spinning peer"
+            text += (f"; CPU per item Conveyor / {b[0]} = {cpu:.2f}x (needs <= 0.5x)"
+                     if cpu is not None else "")
+            return (text, all(checks))
+
         rows.append(("Mpmc4P4C, bounded queues (the issue's comparison): Conveyor >= 3x best "
                      "blocking peer, >= 1x best spinning peer, CPU s/item <= 0.5x the best "
-                     "blocking peer's", per_tag("Mpmc4P4C", lambda t: mpmc(t, True))))
+                     "blocking peer's", per_tag("Mpmc4P4C", lambda t: mpmc(t, True),
+                                                lambda: mpmc_paired(True))))
         rows.append(("Mpmc4P4C, unbounded peers included (context: they never make a producer "
-                     "wait): same three checks", per_tag("Mpmc4P4C", lambda t: mpmc(t, False))))
+                     "wait): same three checks", per_tag("Mpmc4P4C", lambda t: mpmc(t, False),
+                                                         lambda: mpmc_paired(False))))
 
         # 3. batch-32
         def batch(tag, sc="SpscBatch32"):
@@ -392,8 +459,14 @@ class Report:
             return (f"{conv} {fmt_rate(cv)} / BoostSpsc bulk {fmt_rate(bv)} = {cv / bv:.2f}x",
                     cv / bv >= 1.2)
 
+        def batch_paired(sc="SpscBatch32"):
+            best = best_variant_paired(sc, lambda s: ["BoostSpsc"])
+            if best is None:
+                return None
+            return (paired_text(*best), best[1][1] >= 1.2)
+
         rows.append(("SpscBatch32: best Conveyor variant >= 1.2x boost spsc_queue bulk",
-                     per_tag("SpscBatch32", batch)))
+                     per_tag("SpscBatch32", batch, lambda: batch_paired())))
 
         # 4. idle
         def idle(tag, sc="IdleConsumer"):

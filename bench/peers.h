@@ -79,6 +79,33 @@ struct Shape {
   int consumers = 1;
 };
 
+// The producer side of both moodycamel adapters (BlockingConcurrentQueue's enqueue never blocks,
+// so its producers behave like ConcurrentQueue's): kBounded spins on try_enqueue into the
+// preallocated slots, kUnbounded calls enqueue, which allocates.
+template <class Queue, Bound kMode>
+class MoodycamelProducer {
+ public:
+  explicit MoodycamelProducer(Queue& q) : q_(q), tok_(q) {}
+  bool push(Item v, const RunControl& ctl) {
+    if constexpr (kMode == Bound::kBounded) {
+      return spin_then_yield(ctl, [&] { return q_.try_enqueue(tok_, v); });
+    } else {
+      return spin_then_yield(ctl, [&] { return q_.enqueue(tok_, v); });  // false: no memory
+    }
+  }
+  // try_enqueue_bulk is all-or-nothing: retry the whole span.
+  std::size_t push_burst(std::span<Item> items, const RunControl& ctl) {
+    return spin_then_yield(ctl,
+                           [&] { return q_.try_enqueue_bulk(tok_, items.data(), items.size()); })
+               ? items.size()
+               : 0;
+  }
+
+ private:
+  Queue& q_;
+  moodycamel::ProducerToken tok_;
+};
+
 // ---------------------------------------------------------------------------------------------
 // moodycamel::ConcurrentQueue with producer and consumer tokens, try_ calls only.
 // kBounded: try_enqueue into the 1024 preallocated slots. kUnbounded: enqueue, which allocates
@@ -97,27 +124,10 @@ class MoodycamelCqT {
 
   explicit MoodycamelCqT(const Shape& s) : q_(s.capacity) {}
 
-  class Producer {
+  class Producer : public MoodycamelProducer<moodycamel::ConcurrentQueue<Item>, kMode> {
    public:
-    explicit Producer(MoodycamelCqT& a) : q_(a.q_), tok_(a.q_) {}
-    bool push(Item v, const RunControl& ctl) {
-      if constexpr (kMode == Bound::kBounded) {
-        return spin_then_yield(ctl, [&] { return q_.try_enqueue(tok_, v); });
-      } else {
-        return spin_then_yield(ctl, [&] { return q_.enqueue(tok_, v); });  // false: no memory
-      }
-    }
-    // try_enqueue_bulk is all-or-nothing: retry the whole span.
-    std::size_t push_burst(std::span<Item> items, const RunControl& ctl) {
-      return spin_then_yield(ctl,
-                             [&] { return q_.try_enqueue_bulk(tok_, items.data(), items.size()); })
-                 ? items.size()
-                 : 0;
-    }
-
-   private:
-    moodycamel::ConcurrentQueue<Item>& q_;
-    moodycamel::ProducerToken tok_;
+    explicit Producer(MoodycamelCqT& a)
+        : MoodycamelProducer<moodycamel::ConcurrentQueue<Item>, kMode>(a.q_) {}
   };
 
   class Consumer {
@@ -163,26 +173,10 @@ class MoodycamelBlockingT {
 
   explicit MoodycamelBlockingT(const Shape& s) : q_(s.capacity), consumers_(s.consumers) {}
 
-  class Producer {
+  class Producer : public MoodycamelProducer<moodycamel::BlockingConcurrentQueue<Item>, kMode> {
    public:
-    explicit Producer(MoodycamelBlockingT& a) : q_(a.q_), tok_(a.q_) {}
-    bool push(Item v, const RunControl& ctl) {
-      if constexpr (kMode == Bound::kBounded) {
-        return spin_then_yield(ctl, [&] { return q_.try_enqueue(tok_, v); });
-      } else {
-        return spin_then_yield(ctl, [&] { return q_.enqueue(tok_, v); });  // false: no memory
-      }
-    }
-    std::size_t push_burst(std::span<Item> items, const RunControl& ctl) {
-      return spin_then_yield(ctl,
-                             [&] { return q_.try_enqueue_bulk(tok_, items.data(), items.size()); })
-                 ? items.size()
-                 : 0;
-    }
-
-   private:
-    moodycamel::BlockingConcurrentQueue<Item>& q_;
-    moodycamel::ProducerToken tok_;
+    explicit Producer(MoodycamelBlockingT& a)
+        : MoodycamelProducer<moodycamel::BlockingConcurrentQueue<Item>, kMode>(a.q_) {}
   };
 
   class Consumer {
