@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Checks the claim "hot paths allocate nothing, take no lock and make no syscall when nobody
+# waits" on FifoQueue's fast paths (bench/hot_path_probe.cc), with tools that do not depend on a
+# quiet machine:
+#   - strace -c: syscalls made by a run of N and of 10*N operations; the counts must not grow
+#     with N (everything is start-up: loader, allocation of the rings, membarrier registration).
+#   - valgrind --tool=callgrind: instructions per operation (repeatable on a noisy machine).
+# Usage: bash bench/check_hot_path.sh   (installs strace/valgrind if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in strace valgrind; do
+  command -v "$tool" >/dev/null || { apt-get install -y --no-install-recommends "$tool" >/dev/null; }
+done
+cmake --preset release >/dev/null
+cmake --build --preset release -j 2 --target hot_path_probe >/dev/null
+probe=build/release/bench/hot_path_probe
+
+count() { strace -f -c -o /dev/stdout "$probe" "$1" 2>/dev/null | awk '/total/ {print $4}'; }
+small=$(count 100000)
+large=$(count 1000000)
+echo "syscalls: ${small} for 100000 ops per path, ${large} for 1000000 ops per path"
+futex=$(strace -f -e trace=futex -o /dev/stdout "$probe" 1000000 2>/dev/null | grep -c futex || true)
+echo "futex calls in the 1000000-op run: ${futex}"
+
+out=$(mktemp)
+valgrind --tool=callgrind --callgrind-out-file="$out" "$probe" 20000 >/dev/null 2>&1
+base=$(mktemp)
+valgrind --tool=callgrind --callgrind-out-file="$base" "$probe" 0 >/dev/null 2>&1
+ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'; }
+per_op=$(( ($(ir "$out") - $(ir "$base")) / (2 * 20000 + 2 * 20000 / 32 * 32) ))
+echo "instructions per element moved (enqueue+dequeue, both policies, single and bulk-32): ${per_op}"
+rm -f "$out" "$base"
+if [[ "$small" != "$large" ]]; then
+  echo "FAIL: the syscall count grows with the number of operations" >&2
+  exit 1
+fi
+echo "ok: no syscall on the fast paths"
