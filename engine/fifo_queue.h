@@ -271,13 +271,13 @@ class FifoQueue {
   }
 
   void fill(const internal::ClaimResult& c, T* items) noexcept {
-    for (std::size_t i = 0; i < c.count; ++i) ring_.push(c.pos + i, std::move(items[i]));
+    ring_.push_bulk(c.pos, items, c.count);
     ring_.publish_push(c.pos + c.count);
     not_empty_->notify_all();
   }
 
   void drain(const internal::ClaimResult& c, T* out) noexcept {
-    for (std::size_t i = 0; i < c.count; ++i) out[i] = ring_.pop(c.pos + i);
+    ring_.pop_bulk(c.pos, out, c.count);
     ring_.publish_pop(c.pos + c.count);
     not_full_->notify_all();
   }

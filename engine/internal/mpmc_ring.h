@@ -128,6 +128,11 @@ class MpmcRing {
     s.seq.store(2 * pos + 1, std::memory_order_release);
   }
 
+  // Fills `n` claimed positions in order (each slot still published on its own: R1).
+  void push_bulk(std::uint64_t pos, T* items, std::size_t n) noexcept {
+    for (std::size_t k = 0; k < n; ++k) push(pos + k, std::move(items[k]));
+  }
+
   void publish_push(std::uint64_t /*end*/) noexcept {}  // per-slot publication: nothing left
 
   // ---- consumer side ----
@@ -181,6 +186,10 @@ class MpmcRing {
     // R2: pairs with A1 in claim_push() / push(); the slot is free for the next lap.
     s.seq.store(2 * (pos + capacity()), std::memory_order_release);
     return value;
+  }
+
+  void pop_bulk(std::uint64_t pos, T* out, std::size_t n) noexcept {
+    for (std::size_t k = 0; k < n; ++k) out[k] = pop(pos + k);
   }
 
   void publish_pop(std::uint64_t /*end*/) noexcept {}

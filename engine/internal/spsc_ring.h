@@ -22,6 +22,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "alloc/cache_padded.h"
@@ -89,6 +91,15 @@ class SpscRing {
     new (payload(slot(pos))) T(std::move(value));
   }
 
+  // Fills `n` claimed positions from `items`, in at most two contiguous pieces (the ring wraps
+  // once at most), so trivially copyable elements move as one memcpy per piece.
+  void push_bulk(std::uint64_t pos, T* items, std::size_t n) noexcept {
+    const std::size_t i = index_(pos);
+    const std::size_t first = std::min(n, capacity() - i);
+    construct_from(slots_ + i, items, first);
+    construct_from(slots_, items + first, n - first);
+  }
+
   void publish_push(std::uint64_t end) noexcept {
     // R1: pairs with A2 in claim_pop(); publishes the payloads before `end`.
     prod_->tail.store(end, std::memory_order_release);
@@ -123,6 +134,14 @@ class SpscRing {
     T value(std::move(*p));
     p->~T();
     return value;
+  }
+
+  // Drains `n` claimed positions into out[0..n) (move-assigned), as push_bulk in two pieces.
+  void pop_bulk(std::uint64_t pos, T* out, std::size_t n) noexcept {
+    const std::size_t i = index_(pos);
+    const std::size_t first = std::min(n, capacity() - i);
+    assign_from(out, slots_ + i, first);
+    assign_from(out + first, slots_, n - first);
   }
 
   void publish_pop(std::uint64_t end) noexcept {
@@ -196,6 +215,7 @@ class SpscRing {
   struct Slot {
     alignas(T) unsigned char storage[sizeof(T)];
   };
+  static_assert(sizeof(Slot) == sizeof(T), "slots are laid out as a T[] (push_bulk's memcpy)");
   // The shared index and the side's private state sit on different line pairs (as in rigtorp's
   // SPSCQueue): the other side reads `tail` / `head` often, and each such read would otherwise
   // make the owner's next write to its cached index or `in_op` a coherence miss.
@@ -219,6 +239,26 @@ class SpscRing {
   }
 
   static T* payload(Slot& s) noexcept { return std::launder(reinterpret_cast<T*>(s.storage)); }
+
+  static void construct_from(Slot* dst, T* src, std::size_t n) noexcept {
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      if (n != 0) std::memcpy(static_cast<void*>(dst), src, n * sizeof(T));
+    } else {
+      for (std::size_t k = 0; k < n; ++k) new (payload(dst[k])) T(std::move(src[k]));
+    }
+  }
+
+  static void assign_from(T* out, Slot* src, std::size_t n) noexcept {
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      if (n != 0) std::memcpy(static_cast<void*>(out), src, n * sizeof(T));
+    } else {
+      for (std::size_t k = 0; k < n; ++k) {
+        T* p = payload(src[k]);
+        out[k] = std::move(*p);
+        p->~T();
+      }
+    }
+  }
   Slot& slot(std::uint64_t pos) const noexcept { return slots_[index_(pos)]; }
 
   const SlotIndex index_;  // read-only configuration
