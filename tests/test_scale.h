@@ -8,7 +8,7 @@ namespace conveyor::testing {
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 inline constexpr std::size_t kScale = 1;
 #else
-inline constexpr std::size_t kScale = 8;
+inline constexpr std::size_t kScale = 64;
 #endif
 
 }  // namespace conveyor::testing
