@@ -356,7 +356,9 @@ class Report:
                 res = fn(tag)
                 if res is not None:
                     out.append((tag, res[0] + self.pool_note(sc, tag), res[1]))
-            if not out and paired_fn is not None:
+            # The same-round paired comparison is always shown too: it pools every round in
+            # which both queues ran in one placement, so it survives a vCPU move mid-run.
+            if paired_fn is not None:
                 res = paired_fn()
                 if res is not None:
                     out.append(("paired", res[0], res[1]))
