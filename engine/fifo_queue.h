@@ -127,7 +127,7 @@ class FifoQueue {
 
   // kOk | kEmpty | kClosed (closed and empty).
   [[nodiscard]] Status try_dequeue(T& out) noexcept {
-    if (stash_nonempty()) return try_dequeue_held(out);
+    if (unflagged_stash()) return try_dequeue_held(out);
     const internal::ClaimResult c = ring_.claim_pop(1, internal::Amount::kExactly,
                                                    internal::Claimant::kAny);
     if (c.claim == internal::Claim::kOk) {
@@ -172,17 +172,19 @@ class FifoQueue {
   // Burst: moves up to out.size() elements into out[0..count), never waits.
   [[nodiscard]] BulkResult try_dequeue_burst(std::span<T> out) noexcept {
     if (out.empty()) return {Status::kOk, 0};
-    if (stash_nonempty()) {  // put-back elements first: one at a time through the held path
-      const Status s = try_dequeue_held(out[0]);
-      return {s, s == Status::kOk ? std::size_t{1} : std::size_t{0}};
+    internal::ClaimResult c{internal::Claim::kBlocked};
+    if (!unflagged_stash()) {
+      c = ring_.claim_pop(out.size(), internal::Amount::kUpTo, internal::Claimant::kAny);
     }
-    const internal::ClaimResult c =
-        ring_.claim_pop(out.size(), internal::Amount::kUpTo, internal::Claimant::kAny);
     if (c.claim == internal::Claim::kOk) {
       drain(c, out.data());
       return {Status::kOk, c.count};
     }
     if (c.claim == internal::Claim::kClosed) return {Status::kClosed, 0};
+    if (c.claim == internal::Claim::kBlocked) {  // put-back elements first, one at a time
+      const Status s = try_dequeue_held(out[0]);
+      return {s, s == Status::kOk ? std::size_t{1} : std::size_t{0}};
+    }
     return {Status::kEmpty, 0};
   }
 
@@ -339,6 +341,17 @@ class FifoQueue {
     return ring_.tail_pos() - h < ring_.capacity();
   }
 
+  // Put-back elements that the ring's claim does not report by itself. MpmcRing flags them in
+  // its head word (kStash), so its claims already return kBlocked and the fast path need not
+  // look twice; SpscRing has no such bit and its single consumer checks the count here.
+  bool unflagged_stash() const noexcept {
+    if constexpr (Ring::kStashFlaggedInClaims) {
+      return false;
+    } else {
+      return stash_nonempty();
+    }
+  }
+
   bool stash_nonempty() const noexcept {
     // relaxed: a hint; the stash itself is read only by the consumers' holder.
     return stash_count_.load(std::memory_order_relaxed) != 0;
@@ -482,7 +495,7 @@ class FifoQueue {
     // Fast path: the whole batch is there and nobody holds the side. If it is not there yet,
     // spin briefly for it before the slow path takes elements one piece at a time (TF's
     // semantics, A15, are kept: the slow path still takes what exists once the spin is over).
-    if (!stash_nonempty()) {
+    if (!unflagged_stash()) {
       internal::ClaimResult c =
           ring_.claim_pop(n, internal::Amount::kExactly, internal::Claimant::kAny);
       if (c.claim == internal::Claim::kNone && n <= capacity()) {

@@ -47,6 +47,8 @@ class MpmcRing {
  public:
   // Every change a waiter waits for (claims, holds, close) is a seq_cst RMW on a position word,
   // and the snapshots below are seq_cst loads: FifoQueue's EventCounts need no fence.
+  // Whether claim_pop() itself reports put-back elements (FifoQueue's stash) as kBlocked.
+  static constexpr bool kStashFlaggedInClaims = true;
   static constexpr Protocol kWaitProtocol = Protocol::kAfterSeqCstRmw;
 
   static constexpr std::uint64_t kHeld = std::uint64_t{1} << 63;

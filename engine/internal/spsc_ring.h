@@ -38,6 +38,8 @@ template <class T>
 class SpscRing {
  public:
   // Publication is a plain store: waiters pair with it through asymmetric fences.
+  // Whether claim_pop() itself reports put-back elements (FifoQueue's stash) as kBlocked.
+  static constexpr bool kStashFlaggedInClaims = false;
   static constexpr Protocol kWaitProtocol = Protocol::kAfterPlainStore;
 
   static constexpr std::uint32_t kClosing = 1u << 0;
