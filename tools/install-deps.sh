@@ -11,6 +11,8 @@ packages=(
   libxenium-dev               # bench/: Google Benchmark and the peer queues
   libgtest-dev libgmock-dev   # tests/
   libcli11-dev                # tools/: the conveyor command line
+  nlohmann-json3-dev          # topology/ plans and tool output as JSON
+  libprotobuf-dev protobuf-compiler  # engine/: QueueRunnerDef in TensorFlow's wire format
 )
 
 missing=()
