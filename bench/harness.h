@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "engine/internal/backoff.h"
-#include "topology/pin.h"
+#include "topology/topology.h"
 
 namespace conveyor::bench {
 

@@ -2,7 +2,7 @@
 //
 // Benchmarks are named BM_<Queue>_<Scenario>/p:<producers>/c:<consumers>/batch:<n>/rep:<k>.
 // Scenarios:
-//   Spsc1P1C      1 producer on PU 0, 1 consumer on PU 1 (pinned through topology/pin.h).
+//   Spsc1P1C      1 producer on PU 0, 1 consumer on PU 1 (pinned through topology/topology.h).
 //   Mpmc2P2C      2 producers, 2 consumers, unpinned.
 //   Mpmc4P4C      4 producers, 4 consumers, unpinned (oversubscribed on a 2-PU machine).
 //   SpscBatch32   as Spsc1P1C, moving batches of 32 (queues without a batch API are absent).
@@ -69,7 +69,7 @@
 #include "bench/conveyor_adapters.h"
 #include "bench/harness.h"
 #include "bench/peers.h"
-#include "topology/pin.h"
+#include "topology/topology.h"
 
 namespace conveyor::bench {
 namespace {

@@ -1,7 +1,7 @@
 // topology/pin.h: the first cut of hwloc placement (a later issue adds synthetic topologies and
 // placement policies). Checks what this machine can show: at least one PU, binding to PU 0
 // takes effect, a bad index is a clear error naming it.
-#include "topology/pin.h"
+#include "topology/topology.h"
 
 #include <gtest/gtest.h>
 #include <sched.h>

@@ -1,6 +1,9 @@
 // conveyor: the command-line tool of Conveyor.
 //
 //   conveyor demo [--items N] [--producers P] [--consumers C] [--capacity K]
+//   conveyor topo [--synthetic DESC | --xml PATH] [--producers N] [--consumers M] [--queues K]
+//                 [--policy none|compact|scatter|numa_local|explicit] [--smt] [--pus 0,2,4]
+//                 [--json]
 //
 // One subcommand per job, each a `run_<name>(options)` returning the process exit code; main()
 // only parses. Exit codes: 0 done, 1 the job ran and found something wrong, 2 usage error (no or
@@ -14,6 +17,13 @@
 // Each consumer checks per-producer FIFO order on what it received and marks every (producer,
 // sequence) in its own bitmap; after the join the bitmaps are merged to prove every record
 // arrived exactly once (STYLE.md, "stamps every item with its producer").
+//
+// topo: loads a topology (this machine, or CONVEYOR_TOPOLOGY when set; --synthetic and --xml
+// override both), makes a placement plan for K queues of N producers and M consumers each
+// (topology/placement.h), and prints the topology tree and the plan, or with --json one JSON
+// document {"topology": ..., "plan": ...}. It binds nothing. --pus alone implies --policy
+// explicit. A topology or request the user described wrongly (bad synthetic string, unreadable
+// XML, bad CONVEYOR_TOPOLOGY, explicit PUs that do not fit) is a usage error.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -22,6 +32,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,6 +45,8 @@
 #include "engine/fifo_queue.h"
 #include "engine/status.h"
 #include "engine/thread.h"
+#include "topology/placement.h"
+#include "topology/topology.h"
 
 namespace {
 
@@ -316,9 +331,69 @@ int run_demo(const DemoOptions& o) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// topo
+
+struct TopoOptions {
+  std::optional<std::string> synthetic;  // --synthetic
+  std::optional<std::string> xml;        // --xml
+  std::int64_t producers = 1;
+  std::int64_t consumers = 1;
+  std::int64_t queues = 1;
+  std::string policy;  // empty: explicit if --pus is given, else none
+  bool smt = false;
+  std::vector<std::int64_t> pus;
+  bool json = false;
+};
+
+int run_topo(const TopoOptions& o) {
+  namespace topo = conveyor::topology;
+  // A topology the user described (flag or environment) that does not load is a usage error;
+  // this machine failing to load is not.
+  const char* env = std::getenv(std::string(topo::kTopologyEnvVar).c_str());
+  const bool described = o.synthetic || o.xml || (env != nullptr && *env != '\0');
+  std::optional<topo::Topology> topology;
+  try {
+    topology.emplace(o.synthetic ? topo::Topology::synthetic(*o.synthetic)
+                     : o.xml     ? topo::Topology::from_xml(*o.xml)
+                                 : topo::Topology());
+  } catch (const topo::Error& e) {
+    std::fprintf(stderr, "conveyor topo: %s\n", e.what());
+    return described ? kExitUsage : kExitWrong;
+  }
+
+  topo::PlanRequest request;
+  request.producers = static_cast<unsigned>(o.producers);
+  request.consumers = static_cast<unsigned>(o.consumers);
+  request.queues = static_cast<unsigned>(o.queues);
+  request.use_smt = o.smt;
+  for (std::int64_t pu : o.pus) request.explicit_pus.push_back(static_cast<unsigned>(pu));
+  std::optional<topo::Plan> plan;
+  try {
+    request.policy = !o.policy.empty() ? topo::parse_policy(o.policy)
+                     : o.pus.empty() ? topo::Policy::kNone
+                                     : topo::Policy::kExplicit;
+    plan.emplace(topo::make_plan(*topology, request));
+  } catch (const topo::Error& e) {
+    std::fprintf(stderr, "conveyor topo: %s\n", e.what());
+    return kExitUsage;  // every request value came from the command line
+  }
+
+  if (o.json) {
+    const nlohmann::ordered_json doc = {
+        {"topology", nlohmann::ordered_json::parse(topology->to_json())},
+        {"plan", nlohmann::ordered_json::parse(plan->to_json())},
+    };
+    std::printf("%s\n", doc.dump(2).c_str());
+  } else {
+    std::printf("%s\n%s", topology->to_tree().c_str(), plan->to_text().c_str());
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------------
 // command line
 
-constexpr std::string_view kSubcommands[] = {"demo"};
+constexpr std::string_view kSubcommands[] = {"demo", "topo"};
 
 // An integer option's check, run on the text before conversion, so that the error names the
 // value as given: "--items: 'lots' is not an integer", "--producers: 0 is out of range [1, 64]".
@@ -347,6 +422,8 @@ void print_usage(std::FILE* to) {
                "subcommands:\n"
                "  demo   producers -> FifoQueue -> consumers on embedded text; prints throughput\n"
                "         and checks that every record arrived exactly once\n"
+               "  topo   the topology tree (this machine, CONVEYOR_TOPOLOGY, --synthetic or --xml)\n"
+               "         and a thread placement plan for queues of producers and consumers\n"
                "\n"
                "`conveyor <subcommand> --help` lists a subcommand's options.\n");
 }
@@ -389,6 +466,47 @@ int main(int argc, char** argv) {
       ->check(integer_in(1, std::int64_t{1} << 26))
       ->capture_default_str();
 
+  TopoOptions topo;
+  CLI::App* topo_cmd = app.add_subcommand(
+      "topo", "Topology tree and a placement plan for producer and consumer threads");
+  CLI::Option* synthetic_opt =
+      topo_cmd->add_option("--synthetic", topo.synthetic,
+                           "hwloc synthetic topology, e.g. 'pack:2 numa:2 core:4 pu:2'");
+  CLI::Option* xml_opt =
+      topo_cmd->add_option("--xml", topo.xml, "hwloc XML export (lstopo --of xml)");
+  synthetic_opt->excludes(xml_opt);
+  topo_cmd->add_option("--producers", topo.producers, "Producer threads per queue")
+      ->check(integer_in(1, 4096))
+      ->capture_default_str();
+  topo_cmd->add_option("--consumers", topo.consumers, "Consumer threads per queue")
+      ->check(integer_in(1, 4096))
+      ->capture_default_str();
+  topo_cmd->add_option("--queues", topo.queues, "Queues")
+      ->check(integer_in(1, 4096))
+      ->capture_default_str();
+  topo_cmd
+      ->add_option("--policy", topo.policy,
+                   "none, compact, scatter, numa_local or explicit (default: explicit with "
+                   "--pus, else none)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              (void)conveyor::topology::parse_policy(text);
+              return {};
+            } catch (const conveyor::topology::Error& e) {
+              return e.what();
+            }
+          },
+          "POLICY"));
+  topo_cmd->add_flag("--smt", topo.smt, "Use SMT siblings (hardware threads sharing a core)");
+  topo_cmd
+      ->add_option("--pus", topo.pus,
+                   "Logical PUs, one per thread in plan order (q0 producers, q0 consumers, q1 "
+                   "...), comma-separated")
+      ->delimiter(',')
+      ->check(integer_in(0, 1 << 20));
+  topo_cmd->add_flag("--json", topo.json, "Print one JSON document instead of text");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -401,6 +519,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*demo_cmd) return run_demo(demo);
+    if (*topo_cmd) return run_topo(topo);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "conveyor %s: %s\n", argv[1], e.what());
     return kExitWrong;
