@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "alloc/aligned_resource.h"
 #include "alloc/cache_padded.h"
 #include "engine/deadline.h"
 #include "engine/internal/backoff.h"
@@ -82,15 +83,21 @@ class FifoQueue {
   using value_type = T;
 
   // capacity >= 1; anything else is InvalidArgument (TF's negative = unbounded is a deviation:
-  // docs/deviations.md).
-  explicit FifoQueue(std::int64_t capacity, std::string name = "fifo_queue")
-      : ring_(checked_capacity(capacity)), name_(std::move(name)) {}
+  // docs/deviations.md). `memory` holds the ring's slots and must outlive the queue: by default
+  // alloc::aligned_resource() (128-byte aligned; rings of >= 2 MiB on huge pages); an
+  // alloc::NumaResource puts them on one NUMA node (Session does so for its plan's queues).
+  // The constructing thread touches the slots first.
+  explicit FifoQueue(std::int64_t capacity, std::string name = "fifo_queue",
+                     std::pmr::memory_resource* memory = alloc::aligned_resource())
+      : ring_(checked_capacity(capacity), checked_memory(memory)), name_(std::move(name)) {}
 
   FifoQueue(const FifoQueue&) = delete;
   FifoQueue& operator=(const FifoQueue&) = delete;
 
   std::size_t capacity() const noexcept { return ring_.capacity(); }
   const std::string& name() const noexcept { return name_; }
+  // Where the ring's slots live (the constructor's `memory`).
+  std::pmr::memory_resource* memory() const noexcept { return ring_.memory(); }
   bool is_closed() const noexcept { return ring_.closed(); }  // A24
 
   // Stored elements (A12): not those held by a pending dequeue_many, nor the unpushed rest of a
@@ -257,6 +264,10 @@ class FifoQueue {
   static std::size_t checked_capacity(std::int64_t capacity) {
     if (capacity < 1) throw invalid_argument("capacity", capacity, "must be >= 1");
     return static_cast<std::size_t>(capacity);
+  }
+  static std::pmr::memory_resource* checked_memory(std::pmr::memory_resource* memory) {
+    if (memory == nullptr) throw invalid_argument("memory", "null", "must be a memory resource");
+    return memory;
   }
 
   Status push_one(T& value, internal::Claimant who) noexcept {

@@ -20,9 +20,10 @@ EventCount& lifecycle_events() noexcept { return g_lifecycle_events; }
 }  // namespace internal
 
 struct Thread::State {
-  explicit State(std::string n) : name(std::move(n)) {}
+  State(std::string n, std::string k) : name(std::move(n)), kernel(std::move(k)) {}
 
   const std::string name;
+  const std::string kernel;  // the kernel name; empty: the first bytes of `name`
   // 0 while the body runs, 1 once it has returned or thrown (D1). A futex word for wait_done().
   std::atomic<std::uint32_t> done{0};
   // Written once by the running thread before D1; read only after D2 sees done == 1.
@@ -58,8 +59,8 @@ std::exception_ptr Thread::Handle::exception() const noexcept {
 
 // ---- Thread ----
 
-std::shared_ptr<Thread::State> Thread::make_state(std::string name) {
-  return std::make_shared<State>(std::move(name));
+std::shared_ptr<Thread::State> Thread::make_state(std::string name, std::string kernel) {
+  return std::make_shared<State>(std::move(name), std::move(kernel));
 }
 
 std::string Thread::kernel_name(const std::string& name) {
@@ -72,7 +73,7 @@ std::string Thread::kernel_name(const std::string& name) {
 
 void Thread::begin(const State& s) noexcept {
   try {
-    const std::string k = kernel_name(s.name);
+    const std::string k = kernel_name(s.kernel.empty() ? s.name : s.kernel);
     // The name is cosmetic (debuggers, top -H, traces): a failure is ignored.
     (void)pthread_setname_np(pthread_self(), k.c_str());
   } catch (...) {

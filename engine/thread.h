@@ -78,7 +78,14 @@ class Thread {
   // Starts `body()` on a new thread named `name`. Throws std::system_error if the OS refuses.
   template <class F>
     requires std::is_invocable_v<std::decay_t<F>&>
-  Thread(std::string name, F&& body) : state_(make_state(std::move(name))) {
+  Thread(std::string name, F&& body) : Thread(std::move(name), std::string(), std::forward<F>(body)) {}
+
+  // As above, with the kernel name chosen by the caller (cut to kMaxKernelNameBytes) instead of
+  // the first bytes of `name`: for names whose distinguishing part is not at the front.
+  template <class F>
+    requires std::is_invocable_v<std::decay_t<F>&>
+  Thread(std::string name, std::string kernel, F&& body)
+      : state_(make_state(std::move(name), std::move(kernel))) {
     os_thread_ = std::thread(
         [state = state_, fn = std::decay_t<F>(std::forward<F>(body))]() mutable {
           begin(*state);
@@ -125,7 +132,7 @@ class Thread {
   static std::string kernel_name(const std::string& name);
 
  private:
-  static std::shared_ptr<State> make_state(std::string name);
+  static std::shared_ptr<State> make_state(std::string name, std::string kernel);
   static void begin(const State& s) noexcept;                     // sets the kernel name
   static void finish(State& s, std::exception_ptr error) noexcept;  // D1, wakes, notifies
 

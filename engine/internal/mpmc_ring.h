@@ -57,7 +57,8 @@ class MpmcRing {
   static constexpr std::uint64_t kStash = std::uint64_t{1} << 62;    // head_ only
   static constexpr std::uint64_t kPosMask = (std::uint64_t{1} << 61) - 1;
 
-  explicit MpmcRing(std::size_t capacity) : index_(capacity), slots_(allocate_slots<Slot>(capacity)) {
+  MpmcRing(std::size_t capacity, std::pmr::memory_resource* memory)
+      : index_(capacity), storage_(memory, capacity), slots_(storage_.get()) {
     for (std::size_t i = 0; i < capacity; ++i) {
       // relaxed: construction happens before the queue is shared with other threads.
       new (&slots_[i].seq) std::atomic<std::uint64_t>(2 * i);
@@ -70,12 +71,12 @@ class MpmcRing {
     const std::uint64_t t = tail_->load(std::memory_order_acquire) & kPosMask;
     for (std::uint64_t p = h; p != t; ++p) payload(slot(p))->~T();
     for (std::size_t i = 0; i < index_.capacity(); ++i) slots_[i].seq.~atomic();
-    free_slots(slots_);
   }
 
   MpmcRing(const MpmcRing&) = delete;
   MpmcRing& operator=(const MpmcRing&) = delete;
 
+  std::pmr::memory_resource* memory() const noexcept { return storage_.memory(); }
   std::size_t capacity() const noexcept { return index_.capacity(); }
 
   // ---- producer side ----
@@ -299,7 +300,8 @@ class MpmcRing {
   }
 
   const SlotIndex index_;  // read-only configuration
-  Slot* const slots_;
+  SlotArray<Slot> storage_;  // freed after the destructor body destroyed the elements
+  Slot* const slots_;       // storage_.get(), cached beside index_
   CachePadded<std::atomic<std::uint64_t>> tail_{0};  // producers' position + state bits
   CachePadded<std::atomic<std::uint64_t>> head_{0};  // consumers' position + state bits
 

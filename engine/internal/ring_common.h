@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <memory_resource>
 #include <new>
 
 #include "alloc/cache_padded.h"
@@ -38,17 +40,33 @@ enum class Amount : std::uint8_t {
   kExactly,  // bulk: n or nothing
 };
 
-// Slot storage: an array of `count` Slots aligned to a cache-line pair, not constructed.
+// Slot storage: an array of `count` Slots aligned to a cache-line pair, not constructed, from
+// the ring's memory resource (alloc/: aligned_resource() by default, a NumaResource to put it
+// on its consumers' node). Freed with the same resource, size and alignment.
 template <class Slot>
-Slot* allocate_slots(std::size_t count) {
-  return static_cast<Slot*>(
-      ::operator new(sizeof(Slot) * count, std::align_val_t{kCachePairBytes}));
-}
+class SlotArray {
+ public:
+  SlotArray(std::pmr::memory_resource* memory, std::size_t count)
+      : memory_(memory), count_(count), slots_(allocate(memory, count)) {}
+  ~SlotArray() { memory_->deallocate(slots_, sizeof(Slot) * count_, kCachePairBytes); }
+  SlotArray(const SlotArray&) = delete;
+  SlotArray& operator=(const SlotArray&) = delete;
 
-template <class Slot>
-void free_slots(Slot* slots) noexcept {
-  ::operator delete(slots, std::align_val_t{kCachePairBytes});
-}
+  Slot* get() const noexcept { return slots_; }
+  std::pmr::memory_resource* memory() const noexcept { return memory_; }
+
+ private:
+  static Slot* allocate(std::pmr::memory_resource* memory, std::size_t count) {
+    if (count > std::numeric_limits<std::size_t>::max() / sizeof(Slot)) {
+      throw std::bad_array_new_length();  // sizeof(Slot) * count would wrap
+    }
+    return static_cast<Slot*>(memory->allocate(sizeof(Slot) * count, kCachePairBytes));
+  }
+
+  std::pmr::memory_resource* const memory_;
+  const std::size_t count_;
+  Slot* const slots_;
+};
 
 // pos -> slot index. Capacity is any value >= 1; a power of two uses a mask, anything else a
 // division (one predictable branch; the division costs less than the coherence miss that

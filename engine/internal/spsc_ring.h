@@ -46,19 +46,19 @@ class SpscRing {
   static constexpr std::uint32_t kClosed = 1u << 1;
   static constexpr std::uint32_t kCancel = 1u << 2;
 
-  explicit SpscRing(std::size_t capacity)
-      : index_(capacity), slots_(allocate_slots<Slot>(capacity)) {}
+  SpscRing(std::size_t capacity, std::pmr::memory_resource* memory)
+      : index_(capacity), storage_(memory, capacity), slots_(storage_.get()) {}
 
   ~SpscRing() {
     const std::uint64_t h = cons_->head.load(std::memory_order_acquire);
     const std::uint64_t t = prod_->tail.load(std::memory_order_acquire);
     for (std::uint64_t p = h; p != t; ++p) payload(slot(p))->~T();
-    free_slots(slots_);
   }
 
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
 
+  std::pmr::memory_resource* memory() const noexcept { return storage_.memory(); }
   std::size_t capacity() const noexcept { return index_.capacity(); }
 
   // ---- producer side (the producer thread only) ----
@@ -264,7 +264,8 @@ class SpscRing {
   Slot& slot(std::uint64_t pos) const noexcept { return slots_[index_(pos)]; }
 
   const SlotIndex index_;  // read-only configuration
-  Slot* const slots_;
+  SlotArray<Slot> storage_;  // freed after the destructor body destroyed the elements
+  Slot* const slots_;       // storage_.get(), cached beside index_
   CachePadded<Producer> prod_;
   CachePadded<ProducerLocal> prod_local_;
   CachePadded<Consumer> cons_;
