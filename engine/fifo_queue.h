@@ -15,6 +15,10 @@
 //    fails (closed with too few elements, deadline) puts what it took back at the FRONT in order
 //    (A20), from where the next dequeues take it. Put-back elements may take the size above the
 //    capacity for a while, as in TF.
+//  - A blocking operation of a thread whose owner (a Session) is torn down ends as if its
+//    deadline had passed and reports kCancelled (A25, engine/internal/owner.h): a partial
+//    enqueue_many keeps what it pushed, a partial dequeue_many puts back what it took. The
+//    queue is not closed by it.
 //  - close(kDrain) waits behind blocked enqueues (A17): enqueues blocked before it still complete,
 //    enqueues that arrive after it fail. close(kCancelPendingEnqueues) closes at once and fails
 //    every blocked enqueue with kCancelled, keeping what a partial enqueue_many pushed (A23).
@@ -48,6 +52,7 @@
 #include "engine/internal/backoff.h"
 #include "engine/internal/event_count.h"
 #include "engine/internal/mpmc_ring.h"
+#include "engine/internal/owner.h"
 #include "engine/internal/spsc_ring.h"
 #include "engine/status.h"
 
@@ -125,11 +130,11 @@ class FifoQueue {
   }
 
   // A6, A18: kOk | kClosed (closed before it started) | kCancelled (close(cancel) while it was
-  // blocked) | kTimedOut. On failure `value` is untouched.
+  // blocked, or its owner torn down: A25) | kTimedOut. On failure `value` is untouched.
   [[nodiscard]] Status enqueue(T&& value, Deadline deadline = Deadline::never()) noexcept {
     const Status s = push_one(value, internal::Claimant::kAny);
     if (s != Status::kFull) return s;
-    return enqueue_slow(std::span<T>(&value, 1), deadline).status;
+    return verdict(enqueue_slow(std::span<T>(&value, 1), deadline).status);
   }
 
   // kOk | kEmpty | kClosed (closed and empty).
@@ -148,7 +153,7 @@ class FifoQueue {
     return Status::kEmpty;
   }
 
-  // A11, A19: kOk | kClosed (closed and empty) | kTimedOut.
+  // A11, A19: kOk | kClosed (closed and empty) | kTimedOut | kCancelled (owner torn down, A25).
   [[nodiscard]] Status dequeue(T& out, Deadline deadline = Deadline::never()) noexcept {
     for (;;) {
       const Status s = try_dequeue(out);
@@ -159,7 +164,7 @@ class FifoQueue {
                 return !ring_.consumers_held() && (ring_.poll_data() || stash_nonempty());
               }) == Status::kTimedOut) {
         const Status last = try_dequeue(out);
-        return last == Status::kEmpty ? Status::kTimedOut : last;
+        return last == Status::kEmpty ? verdict(Status::kTimedOut) : last;
       }
     }
   }
@@ -215,7 +220,8 @@ class FifoQueue {
       return {Status::kOk, c.count};
     }
     if (c.claim == internal::Claim::kClosed) return {Status::kClosed, 0};
-    return enqueue_slow(items, deadline);
+    const BulkResult r = enqueue_slow(items, deadline);
+    return {verdict(r.status), r.count};
   }
 
   // A13-A15, A19, A20: `out` is cleared, then receives exactly n elements in FIFO order (kOk).
@@ -224,14 +230,14 @@ class FifoQueue {
   // Throws std::bad_alloc only from out.reserve(n), before touching the queue.
   [[nodiscard]] Status dequeue_many(std::size_t n, std::vector<T>& out,
                                     Deadline deadline = Deadline::never()) {
-    return dequeue_n(n, out, deadline, Batch::kMany);
+    return verdict(dequeue_n(n, out, deadline, Batch::kMany));
   }
 
   // A16, A21: on an open queue as dequeue_many; once closed returns min(n, remaining) >= 1
   // elements without waiting, or kClosed if none remain.
   [[nodiscard]] Status dequeue_up_to(std::size_t n, std::vector<T>& out,
                                      Deadline deadline = Deadline::never()) {
-    return dequeue_n(n, out, deadline, Batch::kUpTo);
+    return verdict(dequeue_n(n, out, deadline, Batch::kUpTo));
   }
 
   // ---- close ----
@@ -253,9 +259,14 @@ class FifoQueue {
     // seq_cst: pairs with the registration in enqueue_slow() (store->load on both sides).
     if (registered_producers_->load(std::memory_order_seq_cst) == 0) finish_close();
     const Status s = await(*not_full_, deadline, [this] { return ring_.closed(); });
-    if (s == Status::kTimedOut) return Status::kTimedOut;
+    if (s == Status::kTimedOut) return verdict(Status::kTimedOut);
     return cancelled_.load(std::memory_order_seq_cst) ? Status::kCancelled : Status::kOk;
   }
+
+  // A25: wakes every sleeping operation so that it re-checks its deadline and its owner
+  // (engine/internal/owner.h); those whose owner was torn down return kCancelled, the others
+  // sleep again. Changes nothing in the queue. Session::close() calls it.
+  void interrupt_waiters() noexcept { wake_everyone(); }
 
  private:
   using Ring = typename Policy::template Ring<T>;
@@ -277,6 +288,12 @@ class FifoQueue {
     ring_.publish_push(c.pos + 1);
     not_empty_->notify_all();
     return Status::kOk;
+  }
+
+  // A wait that ended as timed out because the calling thread's owner was torn down (A25) is
+  // reported as kCancelled.
+  static Status verdict(Status s) noexcept {
+    return s == Status::kTimedOut && internal::owner_cancelled() ? Status::kCancelled : s;
   }
 
   static Status push_failure(internal::Claim c) noexcept {
@@ -316,7 +333,8 @@ class FifoQueue {
         event.cancel_wait();
         return Status::kOk;
       }
-      if (deadline.expired()) {
+      // A25: a torn-down owner ends the wait as a deadline would (verdict() says kCancelled).
+      if (deadline.expired() || internal::owner_cancelled()) {
         event.cancel_wait();
         return Status::kTimedOut;
       }

@@ -8,6 +8,7 @@
 
 #include "engine/internal/event_count.h"
 #include "engine/internal/futex.h"
+#include "engine/internal/owner.h"
 #include "engine/session.h"
 
 namespace conveyor {
@@ -259,6 +260,8 @@ RunnerThreads QueueRunner::make_threads(Session& session, Coordinator* coord, bo
                  return;
                }
                std::exception_ptr error;
+               // A25: queue operations this thread blocks in end when the session closes.
+               const internal::OwnerScope owner(session.owner_flag());
                try {
                  session.bind_runner_thread(pu, thread_name);
                  for (;;) {

@@ -6,6 +6,7 @@
 #include "alloc/numa_resource.h"
 
 #include "engine/internal/event_count.h"
+#include "engine/internal/owner.h"
 
 namespace conveyor {
 namespace {
@@ -43,6 +44,12 @@ void Session::add_op_locked(std::string name, Op op) {
     throw invalid_argument("op name", "'" + name + "'", "already registered in this session");
   }
   ops_.emplace(std::move(name), std::move(op));
+}
+
+void Session::run(std::string_view name) const {
+  const Op body = op(name);
+  internal::OwnerScope scope(owner_flag());
+  body();
 }
 
 bool Session::has_op(std::string_view name) const {
@@ -237,21 +244,16 @@ std::vector<std::string> Session::placement_notes() const {
 // ---- teardown ----
 
 void Session::close() {
-  shared_->closed.store(true, std::memory_order_release);
+  // A25: first the owner flag, then the wakes (engine/internal/owner.h explains the order).
+  shared_->closed.store(true, std::memory_order_seq_cst);
   // close_on_stop threads wait on lifecycle_events() for "stop requested or session closed".
   internal::lifecycle_events().notify_all();
-  std::vector<std::function<void(CloseMode)>> closers;
+  std::vector<std::function<void()>> interrupts;
   {
     std::lock_guard lock(mu_);
-    for (const Registered& r : queues_) closers.push_back(r.entry.close);
+    for (const Registered& r : queues_) interrupts.push_back(r.entry.interrupt_waiters);
   }
-  for (const auto& close : closers) {
-    try {
-      close(CloseMode::kCancelPendingEnqueues);
-    } catch (const Error&) {
-      // Already closed: nothing left to release.
-    }
-  }
+  for (const auto& interrupt : interrupts) interrupt();
   // A create_threads() that passed its closed() check just before may still adopt threads:
   // repeat until none are left. Join outside the lock: finishing threads call into the session.
   for (;;) {

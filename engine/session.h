@@ -22,12 +22,14 @@
 //    consumers' node), and is constructed (its slots first touched) on a thread bound to that
 //    queue's first consumer PU. On a topology that is not this machine, or without a plan, the
 //    ring comes from alloc::aligned_resource(), with a note when a node was planned.
-//  - close() (and the destructor): runner threads stop before their next op run; threads not
-//    yet started never run; blocked queue operations are released by closing every queue this
-//    session created with cancel (deviation from A25, docs/deviations.md: the queue ends up
-//    closed); then all runner threads are joined. An op blocked on anything else must be
-//    released by its owner first, or close() waits for it. After close(), creating runner
-//    threads is FailedPrecondition.
+//  - close() (and the destructor), A25: runner threads stop before their next op run; threads
+//    not yet started never run; queue operations blocked on behalf of the session (in its
+//    runner threads, or inside run()) fail with kCancelled, so ops report TF's Cancelled; the
+//    queues stay open and keep their elements. Then all runner threads are joined. The session
+//    wakes the sleepers of the queues it created; an operation blocked on a queue made
+//    elsewhere notices the teardown at its next wake-up or deadline, so give such waits a
+//    deadline or release them first. After close(), creating runner threads is
+//    FailedPrecondition; run() of an op that blocks on a queue fails at once with Cancelled.
 //  - Thread-safety: every member may be called from any thread. Registries are guarded by a
 //    mutex: they are setup paths, never a queue's hot path.
 #pragma once
@@ -82,7 +84,9 @@ class Session {
   bool has_op(std::string_view name) const;
   // InvalidArgument "op = '<name>': no op of that name in this session".
   Op op(std::string_view name) const;
-  void run(std::string_view name) const { op(name)(); }
+  // Runs the op on the calling thread on behalf of the session: a queue operation it blocks in
+  // is cancelled by close() (A25).
+  void run(std::string_view name) const;
 
   // ---- queues (A3) ----
   template <class T, class P = Mpmc>
@@ -99,11 +103,15 @@ class Session {
           std::shared_ptr<Q> queue(
               new Q(capacity, unique_name, memory ? memory.get() : alloc::aligned_resource()),
               [memory](Q* doomed) { delete doomed; });
-          return QueueEntry{queue, [queue](CloseMode mode) {
+          return QueueEntry{queue,
+                            [queue](CloseMode mode) {
                               const Status s = queue->close(mode);
                               if (s != Status::kOk) {
                                 throw queue_error(s, QueueOp::kClose, queue->name());
                               }
+                            },
+                            [q = std::weak_ptr<Q>(queue)] {
+                              if (auto alive = q.lock()) alive->interrupt_waiters();
                             }};
         });
     return std::static_pointer_cast<Q>(q);
@@ -132,6 +140,8 @@ class Session {
 
   // What runner threads share with the session; outlives it only until they are joined.
   struct Shared {
+    // Set once by close(); the owner flag of engine/internal/owner.h for runner threads and
+    // run(). (seq_cst store: before the wakes of interrupt_waiters(), see owner.h.)
     std::atomic<bool> closed{false};
     std::mutex mu;  // guards notes
     std::vector<std::string> notes;
@@ -143,6 +153,7 @@ class Session {
   struct QueueEntry {
     std::shared_ptr<void> queue;
     std::function<void(CloseMode)> close;
+    std::function<void()> interrupt_waiters;
   };
   struct Registered {
     QueueEntry entry;
@@ -168,6 +179,8 @@ class Session {
   void adopt(Thread thread);
   void adopt_gate(std::shared_ptr<internal::StartGate> gate);
   void bind_runner_thread(std::optional<unsigned> pu, const std::string& thread_name) const;
+  // The owner flag runner threads install (internal::OwnerScope).
+  const std::atomic<bool>* owner_flag() const noexcept { return &shared_->closed; }
 
   const std::uint64_t id_;
   const SessionOptions options_;

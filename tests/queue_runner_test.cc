@@ -13,11 +13,13 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "alloc/numa_resource.h"
 #include "engine/coordinator.h"
+#include "engine/internal/owner.h"
 #include "engine/fifo_queue.h"
 #include "engine/queue_errors.h"
 #include "engine/queue_runner.h"
@@ -541,27 +543,110 @@ TEST(QueueRunnerTest, RunnerThreadsCarryTheirKernelName) {
 
 // ---- Session::close ----
 
-TEST(SessionTest, CloseNeverRunsUnstartedThreadsAndReleasesBlockedOnes) {
+TEST(SessionTest, A25_CloseNeverRunsUnstartedThreadsAndCancelsBlockedOnes) {
   std::atomic<int> runs{0};
-  auto blocked = std::make_shared<IntQueue>(1, "never_read");
-  {
-    Session s;
-    auto q = s.fifo_queue<int>(1, "q");
-    ASSERT_EQ(q->enqueue(0), Status::kOk);
-    s.add_op("blocks", enqueue_into(q, [] { return 1; }));  // q is full: blocks
-    s.add_op("counts", [&runs] { ++runs; });
-    s.add_op("c_Close", [] {});
-    const QueueRunner blocking("q", {"blocks"});
-    const QueueRunner unstarted("c", {"counts"});
-    RunnerThreads b = blocking.create_threads(s, nullptr, true);
-    RunnerThreads u = unstarted.create_threads(s, nullptr, false);
-    s.close();  // cancel-closes q (releasing "blocks"), abandons "counts", joins both
-    EXPECT_TRUE(b.wait_done(Deadline::now()));
-    EXPECT_TRUE(u.wait_done(Deadline::now()));
-    EXPECT_TRUE(q->is_closed());
-    EXPECT_ERROR(blocking.create_threads(s), ErrorKind::kFailedPrecondition, "session is closed");
-  }
+  Session s;
+  auto q = s.fifo_queue<int>(1, "q");
+  ASSERT_EQ(q->enqueue(7), Status::kOk);
+  s.add_op("blocks", enqueue_into(q, [] { return 1; }));  // q is full: blocks
+  s.add_op("counts", [&runs] { ++runs; });
+  s.add_op("c_Close", [] {});
+  const QueueRunner blocking("q", {"blocks"});
+  const QueueRunner unstarted("c", {"counts"});
+  RunnerThreads b = blocking.create_threads(s, nullptr, true);
+  RunnerThreads u = unstarted.create_threads(s, nullptr, false);
+  // Wait until the runner is blocked (registered as a waiting producer), not merely started:
+  // a runner that sees the close before its first run ends quietly (D4).
+  while (q->waiting_producers_approx() == 0) std::this_thread::yield();
+  s.close();  // cancels the blocked enqueue, abandons "counts", joins both
+  EXPECT_TRUE(b.wait_done(Deadline::now()));
+  EXPECT_TRUE(u.wait_done(Deadline::now()));
   EXPECT_EQ(runs.load(), 0);
+  // The blocked enqueue failed with TF's Cancelled (no coordinator: kept by the runner) ...
+  const auto raised = blocking.exceptions_raised();
+  ASSERT_EQ(raised.size(), 1u);
+  EXPECT_EQ(kind_of(raised[0]), ErrorKind::kCancelled);
+  EXPECT_EQ(message_of(raised[0]), "Enqueue operation was cancelled");
+  // ... and the queue is neither closed nor changed: it still works.
+  EXPECT_FALSE(q->is_closed());
+  int v = 0;
+  ASSERT_EQ(q->dequeue(v), Status::kOk);
+  EXPECT_EQ(v, 7);
+  EXPECT_EQ(q->enqueue(8), Status::kOk);
+  EXPECT_ERROR(blocking.create_threads(s), ErrorKind::kFailedPrecondition, "session is closed");
+}
+
+TEST(SessionTest, A25_ARunBlockedInDequeueManyIsCancelledAndPutsBack) {
+  Session s;
+  auto q = s.fifo_queue<int>(8, "q");
+  ASSERT_EQ(q->enqueue(0), Status::kOk);
+  ASSERT_EQ(q->enqueue(1), Status::kOk);
+  s.add_op("take5", [q] {
+    std::vector<int> out;
+    const Status st = q->dequeue_many(5, out);
+    if (st != Status::kOk) throw queue_error(st, QueueOp::kDequeue, q->name(), 5, q->size_approx());
+  });
+  std::exception_ptr error;
+  std::thread caller([&] { error = thrown_by([&] { s.run("take5"); }); });
+  // The partial dequeue_many holds both elements (size() does not count them, A12) ...
+  while (q->size_approx() != 0) std::this_thread::yield();
+  s.close();  // ... until the session's teardown cancels it
+  caller.join();
+  ASSERT_TRUE(error);
+  EXPECT_EQ(kind_of(error), ErrorKind::kCancelled) << message_of(error);
+  EXPECT_EQ(message_of(error), "Dequeue operation was cancelled");
+  EXPECT_FALSE(q->is_closed());
+  std::vector<int> back;
+  ASSERT_EQ(q->dequeue_many(2, back), Status::kOk);
+  EXPECT_EQ(back, (std::vector<int>{0, 1}));  // put back at the front, in order
+  // After close(), a run that would block fails at once.
+  EXPECT_ERROR(s.run("take5"), ErrorKind::kCancelled, "Dequeue operation was cancelled");
+}
+
+TEST(SessionTest, A25_OperationsOutsideTheSessionAreNotCancelled) {
+  auto s = std::make_unique<Session>();
+  auto q = s->fifo_queue<int>(1, "q");
+  ASSERT_EQ(q->enqueue(1), Status::kOk);
+  std::atomic<bool> started{false};
+  Status st = Status::kOk;
+  std::thread outsider([&] {  // a plain thread, not on the session's behalf
+    started = true;
+    st = q->enqueue(2);
+  });
+  while (!started) std::this_thread::yield();
+  s->close();  // wakes the outsider, which re-checks and goes back to sleep
+  int v = 0;
+  ASSERT_EQ(q->dequeue(v), Status::kOk);  // room: the outsider's enqueue completes
+  outsider.join();
+  EXPECT_EQ(st, Status::kOk);
+  ASSERT_EQ(q->dequeue(v), Status::kOk);
+  EXPECT_EQ(v, 2);
+}
+
+template <class Policy>
+void owner_cancels_blocked_enqueue() {
+  FifoQueue<int, Policy> q(1, "q");
+  ASSERT_EQ(q.enqueue(1), Status::kOk);
+  std::atomic<bool> owner_gone{false};
+  std::atomic<bool> started{false};
+  Status st = Status::kOk;
+  std::thread producer([&] {
+    internal::OwnerScope scope(&owner_gone);
+    started = true;
+    st = q.enqueue(2);
+  });
+  while (!started) std::this_thread::yield();
+  owner_gone.store(true, std::memory_order_seq_cst);
+  q.interrupt_waiters();
+  producer.join();
+  EXPECT_EQ(st, Status::kCancelled);
+  EXPECT_EQ(q.size_approx(), 1u);
+  EXPECT_FALSE(q.is_closed());
+}
+
+TEST(SessionTest, A25_OwnerScopeCancelsBlockedEnqueuesOfBothPolicies) {
+  owner_cancels_blocked_enqueue<Mpmc>();
+  owner_cancels_blocked_enqueue<Spsc>();
 }
 
 // ---- placement: runner threads and queue memory where the plan says ----
