@@ -422,7 +422,7 @@ void print_usage(std::FILE* to) {
                "subcommands:\n"
                "  demo   producers -> FifoQueue -> consumers on embedded text; prints throughput\n"
                "         and checks that every record arrived exactly once\n"
-               "  topo   the topology tree (this machine, CONVEYOR_TOPOLOGY, --synthetic or --xml)\n"
+               "  topo   the topology tree (this machine, CONVEYOR_TOPOLOGY, --synthetic, --xml)\n"
                "         and a thread placement plan for queues of producers and consumers\n"
                "\n"
                "`conveyor <subcommand> --help` lists a subcommand's options.\n");

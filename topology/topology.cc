@@ -13,6 +13,7 @@
 #include <utility>
 
 namespace conveyor::topology {
+namespace internal {
 
 // The facts placement needs about one PU, computed once at load.
 struct PuFacts {
@@ -23,8 +24,7 @@ struct PuFacts {
   unsigned cache_domain = 0;
 };
 
-namespace internal {
-
+// What a Topology owns: the loaded hwloc topology and the tables computed from it.
 struct TopologyState {
   hwloc_topology_t topo = nullptr;  // owned, loaded
   std::string source;
@@ -55,6 +55,7 @@ struct TopologyState {
 
 }  // namespace internal
 
+using internal::PuFacts;
 using internal::TopologyState;
 
 namespace {
@@ -253,7 +254,8 @@ Topology::Topology(Topology&& other) noexcept = default;
 Topology& Topology::operator=(Topology&& other) noexcept = default;
 
 Topology Topology::this_machine() {
-  std::unique_ptr<TopologyState> st = load("this machine", "the running machine", [](hwloc_topology_t) { return 0; });
+  std::unique_ptr<TopologyState> st =
+      load("this machine", "the running machine", [](hwloc_topology_t) { return 0; });
   if (!st->this_system) {
     st->source += " (hwloc environment override: not this system)";
   }

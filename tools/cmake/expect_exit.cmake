@@ -2,6 +2,8 @@
 # code together with a message). Usage, as a test command:
 #   cmake -DEXPECT_EXIT=2 "-DEXPECT_OUTPUT=<regex>" -P expect_exit.cmake -- <program> <args>...
 # EXPECT_OUTPUT is matched against stdout and stderr together.
+# With "-DEXPECT_JSON=<path>=<value>,<path>=<value>..." stdout alone must be one JSON document and
+# each dotted path (object keys, array indexes: plan.threads.3.pu) must hold that value.
 set(_command "")
 set(_collect FALSE)
 foreach(_i RANGE 1 ${CMAKE_ARGC})
@@ -18,12 +20,35 @@ if(NOT _command)
   message(FATAL_ERROR "expect_exit.cmake: no command after --")
 endif()
 
-execute_process(COMMAND ${_command} RESULT_VARIABLE _code OUTPUT_VARIABLE _out
-  ERROR_VARIABLE _out)
-message("${_out}")
+if(DEFINED EXPECT_JSON)
+  execute_process(COMMAND ${_command} RESULT_VARIABLE _code OUTPUT_VARIABLE _out
+    ERROR_VARIABLE _err)
+  message("${_out}${_err}")
+else()
+  execute_process(COMMAND ${_command} RESULT_VARIABLE _code OUTPUT_VARIABLE _out
+    ERROR_VARIABLE _out)
+  message("${_out}")
+endif()
 if(NOT _code STREQUAL "${EXPECT_EXIT}")
   message(FATAL_ERROR "expected exit code ${EXPECT_EXIT}, got ${_code}")
 endif()
 if(DEFINED EXPECT_OUTPUT AND NOT _out MATCHES "${EXPECT_OUTPUT}")
   message(FATAL_ERROR "output does not match '${EXPECT_OUTPUT}'")
+endif()
+if(DEFINED EXPECT_JSON)
+  string(REPLACE "," ";" _checks "${EXPECT_JSON}")
+  foreach(_check IN LISTS _checks)
+    string(FIND "${_check}" "=" _eq)
+    string(SUBSTRING "${_check}" 0 ${_eq} _path)
+    math(EXPR _after "${_eq} + 1")
+    string(SUBSTRING "${_check}" ${_after} -1 _want)
+    string(REPLACE "." ";" _keys "${_path}")
+    string(JSON _got ERROR_VARIABLE _json_error GET "${_out}" ${_keys})
+    if(_json_error)
+      message(FATAL_ERROR "JSON: ${_path}: ${_json_error}")
+    endif()
+    if(NOT _got STREQUAL _want)
+      message(FATAL_ERROR "JSON: ${_path} is '${_got}', expected '${_want}'")
+    endif()
+  endforeach()
 endif()
