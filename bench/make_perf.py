@@ -873,7 +873,9 @@ class RunnerReport:
                  "placement; each run is tagged near/far by its own before/after PU 0 <-> PU 1 "
                  "round trip, as above, and ratios compare runs of one tag only. Paired = the "
                  "median over rounds of (pinned run / unpinned run of the same round), both "
-                 f"with the same tag. A ratio needs >= {RUNNER_MIN_RUNS} runs (pairs) per side; "
+                 f"with the same tag; it cancels drift between rounds, so where it and the ratio of "
+                 "medians disagree (wide spreads), trust the paired one. A ratio needs >= "
+                 f"{RUNNER_MIN_RUNS} runs (pairs) per side; "
                  f"(few) marks < {MIN_RUNS}. Quiet-run filtering as in the queue section.")
         L.append("")
         L.append("Columns: CPU = process CPU time (getrusage, all threads: runners, consumers, "

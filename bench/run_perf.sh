@@ -64,9 +64,12 @@ else
   cmake --build "${build_dir}" --target "${targets[@]}" -j"${jobs}"
 fi
 
-# The commit the binaries were built from, as make_perf.py words it.
+# The commit the binaries were built from, as make_perf.py words it. This script's own outputs
+# (the report and the results) do not make the build dirty.
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-dirty="$(git status --porcelain --untracked-files=no 2>/dev/null || true)"
+dirty="$(git status --porcelain --untracked-files=no -- . ":(exclude)${perf_out}" \
+  ":(exclude)$(dirname "${results}")" ":(exclude)$(dirname "${runner_results}")" 2>/dev/null \
+  || true)"
 if [[ "${commit}" != unknown && -n "${dirty}" ]]; then
   commit+=" (with uncommitted changes)"
 fi
