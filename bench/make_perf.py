@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes PERF.md (to stdout) from queue_bench's Google Benchmark JSON.
 
-Usage: python3 bench/make_perf.py bench/results/queue_bench.json [--command "..."] > PERF.md
+Usage: python3 bench/make_perf.py bench/results/queue_bench.json [--command "..."]
+           [--runners bench/results/runner_bench.json] > PERF.md
 
 PERF.md is generated: never edit it by hand; rerun bench/run_perf.sh.
 
@@ -15,8 +16,18 @@ What it computes (queue_bench.cc explains the runs themselves):
   - Within a scenario and tag, when every queue has >= MIN_RUNS quiet runs (other work took
     < QUIET_MAX of the CPUs, queue_bench's others_cpu_frac), only quiet runs are used, for the
     tables too; otherwise all runs are, and the ratio lines and tables say so.
+  - With --runners, a last section "Queue runners: pinned vs unpinned" from runner_bench's JSON
+    (bench/runner_bench.cc): per shape and tag, medians per placement policy, the pinned /
+    unpinned ratio of medians and the median of same-round paired ratios; if that file does not
+    exist, the section says how to produce it. Without --runners the output is as before.
+  - Commit and command: a results file stamped by run_perf.sh (context conveyor_commit and
+    conveyor_run_command) reports the commit and command it was measured with, so a PERF.md
+    regenerated later (RUNNERS_ONLY=1) does not attribute old numbers to a newer commit; an
+    unstamped file falls back to --command and the current commit.
 Standard library only.
 """
+
+import os
 
 import argparse
 import json
@@ -164,6 +175,10 @@ def fmt(v, digits=3):
     if v is None:
         return "-"
     return f"{v:.{digits}g}"
+
+
+def fixed2(v):
+    return "-" if v is None else f"{v:.2f}"
 
 
 def pct(v):
@@ -595,7 +610,7 @@ class Report:
                      f"benchmark has not started); near or above {ctx.get('num_cpus', '?')} it "
                      "shared the cores, and the numbers are noisy; the second includes the "
                      "benchmark's own threads.")
-        L.append(f"- Commit: {commit()}")
+        L.append(f"- Commit: {ctx.get('conveyor_commit') or commit()}")
         L.append(f"- Compiler: {first_line(['g++', '--version'])} (queue_bench built by "
                  f"{ctx.get('conveyor_compiler', '?')}, "
                  f"flags `{ctx.get('conveyor_cxx_flags', '?')}`, "
@@ -604,8 +619,9 @@ class Report:
                  "(Debian's package; its warning about DEBUG does not touch our timing, which is "
                  "manual: wall time of the gated window)")
         L.append(f"- Date: {ctx.get('date', '?')}")
-        if self.command:
-            L.append(f"- Command: `{self.command}`")
+        command = ctx.get("conveyor_run_command") or self.command
+        if command:
+            L.append(f"- Command: `{command}`")
         L.append(f"- queue_bench command: `{ctx.get('conveyor_command', '?')}`")
         L.append(f"- Items per throughput run: {ctx.get('conveyor_items', '?')}; interleaved reps: "
                  f"{ctx.get('conveyor_reps', '?')}; time cap: {ctx.get('conveyor_cap_s', '?')} s; "
@@ -655,15 +671,307 @@ class Report:
         return "\n".join(L).rstrip() + "\n"
 
 
+# ---- queue runners (runner_bench) ----------------------------------------------------------------
+
+RUNNER_NAME_RE = re.compile(
+    r"^BM_Runners_(?P<shape>[A-Za-z0-9]+)_(?P<policy>[a-z_]+)"
+    r"/p:(?P<p>\d+)/c:(?P<c>\d+)/batch:(?P<batch>\d+)/rep:(?P<rep>\d+)"
+)
+RUNNER_MIN_RUNS = 3  # a ratio needs this many runs (or pairs) per side; < MIN_RUNS is marked few
+RUNNER_BASELINE = "none"
+RUNNER_REPRODUCE = "RUNNERS_ONLY=1 bench/run_perf.sh"
+
+
+def load_runner_runs(path):
+    with open(path) as f:
+        data = json.load(f)
+    runs = []
+    for b in data.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        m = RUNNER_NAME_RE.match(b.get("run_name") or b["name"])
+        if not m:
+            continue
+        run = {"shape": m["shape"], "policy": m["policy"], "rep": int(m["rep"]),
+               "p": int(m["p"]), "c": int(m["c"]), "batch": int(m["batch"]),
+               "error": b.get("error_message") if b.get("error_occurred") else None}
+        for key in ("items_per_second", "cpu_s_per_Mitem", "cpu_util", "vol_cs", "invol_cs",
+                    "items", "rtt_before_ns", "rtt_after_ns", "others_cpu_frac", "stop_ms",
+                    "surplus", "pinned"):
+            if key in b:
+                run[key] = float(b[key])
+        run["tag"] = tag_of(run.get("rtt_before_ns"), run.get("rtt_after_ns"))
+        runs.append(run)
+    return data.get("context", {}), runs
+
+
+def parse_pairs(text):
+    """'a=x;b=y;' -> {'a': 'x', 'b': 'y'}"""
+    out = {}
+    for item in filter(None, (text or "").split(";")):
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+class RunnerReport:
+    def __init__(self, json_path, context, runs):
+        self.json_path = json_path
+        self.ctx = context
+        self.runs = runs
+        self.shapes = []
+        for r in runs:
+            if r["shape"] not in self.shapes:
+                self.shapes.append(r["shape"])
+        self._quiet = {}
+
+    def policies(self, shape):
+        seen = [p for p in ("none", "compact", "scatter", "numa_local", "explicit")
+                if any(r["shape"] == shape and r["policy"] == p for r in self.runs)]
+        return seen + sorted({r["policy"] for r in self.runs if r["shape"] == shape} - set(seen))
+
+    def ok(self, shape, policy, tag):
+        return [r for r in self.runs if r["shape"] == shape and r["policy"] == policy
+                and r["error"] is None and r["tag"] == tag]
+
+    def quiet_only(self, shape, tag):
+        """As the queue section: quiet runs only when every policy has >= MIN_RUNS of them."""
+        key = (shape, tag)
+        if key not in self._quiet:
+            counts = [sum(1 for r in self.ok(shape, p, tag) if is_quiet(r))
+                      for p in self.policies(shape) if self.ok(shape, p, tag)]
+            self._quiet[key] = bool(counts) and min(counts) >= MIN_RUNS
+        return self._quiet[key]
+
+    def pool(self, shape, policy, tag):
+        rs = self.ok(shape, policy, tag)
+        return [r for r in rs if is_quiet(r)] if self.quiet_only(shape, tag) else rs
+
+    def median_of(self, shape, policy, tag, key):
+        vs = [r[key] for r in self.pool(shape, policy, tag) if key in r]
+        return med(vs), len(vs)
+
+    def paired(self, shape, policy, tag, key):
+        """Median over rounds of policy / baseline, both runs of the round in `tag` (and in the
+        pool); returns (ratio or None, pairs)."""
+        base = {r["rep"]: r for r in self.pool(shape, RUNNER_BASELINE, tag) if key in r}
+        ratios = [r[key] / base[r["rep"]][key] for r in self.pool(shape, policy, tag)
+                  if key in r and r["rep"] in base and base[r["rep"]][key] > 0]
+        return (med(ratios) if len(ratios) >= RUNNER_MIN_RUNS else None), len(ratios)
+
+    def tags(self, shape):
+        return [t for t in ("near", "far", "mixed", "unknown")
+                if any(r["shape"] == shape and r["tag"] == t and r["error"] is None
+                       for r in self.runs)]
+
+    def shape_text(self, shape):
+        rs = [r for r in self.runs if r["shape"] == shape]
+        p, c, b = rs[0]["p"], rs[0]["c"], rs[0]["batch"]
+        text = (f"{p} runner enqueue thread{'s' if p > 1 else ''} "
+                f"({'enqueue_many ' + str(b) if b > 1 else 'enqueue'} per op run), "
+                f"{c} consumer{'s' if c > 1 else ''} "
+                f"({'dequeue_many ' + str(b) if b > 1 else 'dequeue'})")
+        pus = int(self.ctx.get("conveyor_pus", "0") or 0)
+        if pus and p + c > pus:
+            text += f"; {p + c} threads on {pus} PUs (oversubscribed)"
+        return text
+
+    def ratio_cells(self, shape, policy, tag, key):
+        """'ratio of medians | paired ratio (pairs)' cells of policy / baseline for `key`."""
+        base, nb = self.median_of(shape, RUNNER_BASELINE, tag, key)
+        v, nv = self.median_of(shape, policy, tag, key)
+        if base and v is not None and min(nb, nv) >= RUNNER_MIN_RUNS:
+            of_medians = f"**{v / base:.2f}x**" + (" (few)" if min(nb, nv) < MIN_RUNS else "")
+        else:
+            of_medians = "-"
+        pr, n = self.paired(shape, policy, tag, key)
+        paired = f"{pr:.2f}x ({n})" if pr is not None else f"- ({n})"
+        return f"{of_medians} | {paired}"
+
+    def summary_table(self):
+        out = ["| shape | tag | policy | runs (pinned / unpinned) | items/s pinned | items/s "
+               "unpinned | items/s ratio of medians | items/s paired (pairs) | CPU s / M items "
+               "pinned | CPU s / M items unpinned | CPU ratio of medians | CPU paired (pairs) |",
+               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for shape in self.shapes:
+            for tag in TAGS:
+                if not self.ok(shape, RUNNER_BASELINE, tag):
+                    continue
+                for policy in self.policies(shape):
+                    if policy == RUNNER_BASELINE or not self.ok(shape, policy, tag):
+                        continue
+                    v, nv = self.median_of(shape, policy, tag, "items_per_second")
+                    b, nb = self.median_of(shape, RUNNER_BASELINE, tag, "items_per_second")
+                    cv, _ = self.median_of(shape, policy, tag, "cpu_s_per_Mitem")
+                    cb, _ = self.median_of(shape, RUNNER_BASELINE, tag, "cpu_s_per_Mitem")
+                    contended = "" if self.quiet_only(shape, tag) else " (contended incl.)"
+                    out.append(
+                        f"| {shape} | {tag}{contended} | {policy} | {nv} / {nb} | {fmt_rate(v)} "
+                        f"| {fmt_rate(b)} | "
+                        f"{self.ratio_cells(shape, policy, tag, 'items_per_second')} | "
+                        f"{fmt(cv)} | {fmt(cb)} | "
+                        f"{self.ratio_cells(shape, policy, tag, 'cpu_s_per_Mitem')} |")
+        return out if len(out) > 2 else []
+
+    def table(self, shape, tag):
+        out = ["| policy | pinned | runs | items/s (median) | spread | CPU s / M items "
+               "| busy CPUs | vol. cs / M items | invol. cs / M items | stop, ms "
+               "| RTT ns (before / after) | others' CPU |",
+               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for policy in self.policies(shape):
+            rs = self.pool(shape, policy, tag) if tag in TAGS else self.ok(shape, policy, tag)
+            if not rs:
+                continue
+            ips = [r["items_per_second"] for r in rs]
+            m = med(ips)
+            spread = f"{100 * (max(ips) - min(ips)) / m:.0f}%" if m else "-"
+            col = lambda key: med([r[key] for r in rs if key in r])
+            per_m = lambda key: med([r[key] / (r["items"] / 1e6) for r in rs if key in r])
+            pinned = "yes" if col("pinned") else "no"
+            few = "" if len(rs) >= MIN_RUNS else " (few)"
+            out.append(f"| {policy} | {pinned} | {len(rs)}{few} | {fmt_rate(m)} | {spread} | "
+                       f"{fmt(col('cpu_s_per_Mitem'))} | {fixed2(col('cpu_util'))} | "
+                       f"{fmt(per_m('vol_cs'))} | {fmt(per_m('invol_cs'))} | "
+                       f"{fmt(col('stop_ms'), 2)} | {fmt(col('rtt_before_ns'))} / "
+                       f"{fmt(col('rtt_after_ns'))} | {pct(col('others_cpu_frac'))} |")
+        return out
+
+    def failures(self, shape):
+        out = []
+        for r in self.runs:
+            if r["shape"] == shape and r["error"]:
+                out.append(f"- {r['policy']}, rep {r['rep']}: {r['error']}")
+        return out
+
+    def render(self):
+        ctx = self.ctx
+        plans = parse_pairs(ctx.get("conveyor_runner_plans"))
+        skipped = parse_pairs(ctx.get("conveyor_runner_skipped"))
+        L = []
+        L.append(f"Generated from `{self.json_path}` (`bench/runner_bench.cc`). "
+                 f"Reproduce: `{ctx.get('conveyor_run_command') or RUNNER_REPRODUCE}` "
+                 "(`RUNNERS_ONLY=1` reruns only runner_bench and regenerates this file from the "
+                 "existing queue_bench JSON).")
+        L.append("")
+        L.append("What runs: a Session with this machine's topology and a placement plan "
+                 "(`make_plan`, 1 queue) makes one `FifoQueue<std::uint64_t>` (capacity "
+                 f"{ctx.get('conveyor_capacity', '?')}; its ring placed by the plan); P enqueue "
+                 "ops registered with `session.add_op` are run in a loop by QueueRunner threads "
+                 "(`create_threads(session, &coord, true)`, which binds enqueue thread i to the "
+                 "plan's producer PU i); C plain consumer threads, bound with "
+                 "`bind_current_thread` to the plan's consumer PUs, dequeue "
+                 f"{ctx.get('conveyor_items', '?')} items in all; then `coord.request_stop()`, "
+                 "the close_on_stop thread cancels the queue, and `coord.join()`. Policy "
+                 "`none` = no binding (the OS places every thread; ring from the default "
+                 "aligned resource); `compact` = bound. The window is the consumers' work, from "
+                 "a queue the runners have already filled; every run's consumed values are "
+                 "checked (per-producer prefixes by count, sum and sum of squares, per-producer "
+                 "order), so a run that loses or duplicates an item fails.")
+        L.append("")
+        L.append("Interleaving: for rep: for shape: for policy (the policy order rotates each "
+                 "rep), so the pinned and unpinned runs of a shape are back to back in one vCPU "
+                 "placement; each run is tagged near/far by its own before/after PU 0 <-> PU 1 "
+                 "round trip, as above, and ratios compare runs of one tag only. Paired = the "
+                 "median over rounds of (pinned run / unpinned run of the same round), both "
+                 f"with the same tag; it cancels drift between rounds, so where it and the ratio of "
+                 "medians disagree (wide spreads), trust the paired one. A ratio needs >= "
+                 f"{RUNNER_MIN_RUNS} runs (pairs) per side; "
+                 f"(few) marks < {MIN_RUNS}. Quiet-run filtering as in the queue section.")
+        L.append("")
+        L.append("Columns: CPU = process CPU time (getrusage, all threads: runners, consumers, "
+                 "close_on_stop, main) over the window per million items; busy CPUs = that CPU "
+                 "time / wall time (2.0 = both vCPUs busy all along); stop = request_stop() to "
+                 "coord.join() returning (cancel, wake, join), outside the window.")
+        L.append("")
+        if plans:
+            L.append("Plans on this machine (thread@PU; `-` = not bound):")
+            L.append("")
+            for k, v in plans.items():
+                L.append(f"- {k}: {v}")
+            for k, v in skipped.items():
+                L.append(f"- {k}: not run ({v})")
+            L.append("")
+        L.append("### Pinned / unpinned, per shape and tag")
+        L.append("")
+        L.append("Ratios are pinned / unpinned: > 1x items/s = pinning is faster; > 1x CPU = "
+                 "pinning costs more CPU per item.")
+        L.append("")
+        L.extend(self.summary_table() or
+                 ["No shape has runs of both policies with a near or far tag."])
+        L.append("")
+        L.append(f"- Runs: {ctx.get('conveyor_reps', '?')} interleaved reps per shape and "
+                 f"policy; {ctx.get('conveyor_items', '?')} items per run; placement tags of "
+                 f"the successful runs: {self.placement_summary()}.")
+        load = ctx.get("load_avg")
+        if load:
+            L.append(f"- Load average when runner_bench started: "
+                     f"{', '.join(f'{x:.2f}' for x in load)} (1, 5, 15 min).")
+        L.append(f"- Commit: {ctx.get('conveyor_commit') or commit()}; built by "
+                 f"{ctx.get('conveyor_compiler', '?')}, flags "
+                 f"`{ctx.get('conveyor_cxx_flags', '?')}`, {ctx.get('conveyor_build', '?')}; "
+                 f"date {ctx.get('date', '?')}")
+        L.append(f"- runner_bench command: `{ctx.get('conveyor_command', '?')}`")
+        L.append("")
+        for shape in self.shapes:
+            L.append(f"### {shape}: {self.shape_text(shape)}")
+            L.append("")
+            for tag in self.tags(shape):
+                if tag in TAGS:
+                    note = (f" (quiet runs only: others' CPU < {pct(QUIET_MAX)})"
+                            if self.quiet_only(shape, tag) else " (all runs)")
+                else:
+                    note = " (excluded from ratios)"
+                L.append(f"#### {tag}{note}")
+                L.append("")
+                L.extend(self.table(shape, tag))
+                L.append("")
+            fails = self.failures(shape)
+            if fails:
+                L.append("Runs that failed or were cut:")
+                L.append("")
+                L.extend(fails)
+                L.append("")
+        return L
+
+    def placement_summary(self):
+        counts = {}
+        for r in self.runs:
+            if r["error"] is None:
+                counts[r["tag"]] = counts.get(r["tag"], 0) + 1
+        return ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "none"
+
+
+def runner_section(path):
+    L = ["## Queue runners: pinned vs unpinned", ""]
+    if not os.path.exists(path):
+        L.append(f"Not measured yet: `{path}` does not exist. Produce it with "
+                 f"`{RUNNER_REPRODUCE}` (builds runner_bench, runs it, writes `{path}` and its "
+                 "console log beside it, and regenerates this file from the existing "
+                 "queue_bench JSON).")
+        return "\n".join(L) + "\n"
+    context, runs = load_runner_runs(path)
+    if not runs:
+        L.append(f"`{path}` holds no runner_bench runs; rerun `{RUNNER_REPRODUCE}`.")
+        return "\n".join(L) + "\n"
+    L.extend(RunnerReport(path, context, runs).render())
+    return "\n".join(L).rstrip() + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", help="queue_bench --benchmark_out JSON")
     ap.add_argument("--command", default="", help="the command that produced the JSON")
+    ap.add_argument("--runners", default=None,
+                    help="runner_bench JSON: adds the section 'Queue runners: pinned vs "
+                         "unpinned' (says how to produce the file if it does not exist)")
     args = ap.parse_args()
     context, runs = load_runs(args.json)
     if not runs:
         sys.exit(f"make_perf.py: no queue_bench runs in {args.json}")
-    sys.stdout.write(Report(args.json, context, runs, args.command).render())
+    out = Report(args.json, context, runs, args.command).render()
+    if args.runners is not None:
+        out += "\n" + runner_section(args.runners)
+    sys.stdout.write(out)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Builds queue_bench (release preset), runs it, and regenerates PERF.md from its JSON.
+# Builds queue_bench and runner_bench (release preset), runs them one after the other, and
+# regenerates PERF.md from their JSON.
 #
 #   bench/run_perf.sh [queue_bench flags...]
 #     e.g. bench/run_perf.sh --reps=9
 #          bench/run_perf.sh --items=262144 --reps=5 --benchmark_filter=Spsc   (a quick look)
+#   RUNNERS_ONLY=1 bench/run_perf.sh [runner_bench flags...]
+#     reruns only runner_bench; the queue sections are regenerated from the existing
+#     queue_bench JSON. e.g. RUNNERS_ONLY=1 bench/run_perf.sh --reps=7 --items=4194304
+#   QUEUES_ONLY=1 bench/run_perf.sh [queue_bench flags...]
+#     runs only queue_bench; the runner section comes from the existing runner_bench JSON (or
+#     says how to produce it).
 #
-# Flags are passed to queue_bench (its own: --items --reps --stall_s --cap_s --idle_s; and Google
-# Benchmark's --benchmark_*). Environment, for running outside the source tree's defaults:
-#   BUILD_DIR  build directory (default: the release preset's, build/release)
-#   RESULTS    JSON output (default bench/results/queue_bench.json)
-#   PERF_OUT   generated report (default PERF.md)
-#   JOBS       build parallelism (default 2)
-# The console output goes to the terminal and to ${RESULTS%.json}.txt. The JSON is written to a
-# .tmp file first, so an interrupted run leaves the previous results alone.
+# Flags are passed to the one benchmark that runs alone, or to queue_bench when both run (its
+# own: --items --reps --stall_s --cap_s --idle_s; runner_bench's: --items --reps --stall_s
+# --cap_s; both take Google Benchmark's --benchmark_*). Environment:
+#   RUNNER_FLAGS    extra runner_bench flags, whitespace-separated (e.g. "--reps=7")
+#   BUILD_DIR       build directory (default: the release preset's, build/release)
+#   RESULTS         queue_bench JSON (default bench/results/queue_bench.json)
+#   RUNNER_RESULTS  runner_bench JSON (default bench/results/runner_bench.json)
+#   PERF_OUT        generated report (default PERF.md)
+#   JOBS            build parallelism (default 2)
+# The console output goes to the terminal and to ${RESULTS%.json}.txt (and
+# ${RUNNER_RESULTS%.json}.txt). Each JSON is written to a .tmp file first, so an interrupted run
+# leaves the previous results alone; the finished JSON is stamped with the commit and the
+# command (context conveyor_commit, conveyor_run_command) so that a later regeneration reports
+# them, not the commit of that later day.
 # Measure on a quiet machine: other work on the same cores shows up as noise (PERF.md records
 # the load average and tags every run by the PU-to-PU round trip it saw).
 set -euo pipefail
@@ -20,30 +33,92 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${JOBS:-2}"
 results="${RESULTS:-bench/results/queue_bench.json}"
+runner_results="${RUNNER_RESULTS:-bench/results/runner_bench.json}"
 perf_out="${PERF_OUT:-PERF.md}"
+runners_only="${RUNNERS_ONLY:-0}"
+queues_only="${QUEUES_ONLY:-0}"
+if [[ "${runners_only}" == 1 && "${queues_only}" == 1 ]]; then
+  echo "run_perf.sh: RUNNERS_ONLY=1 and QUEUES_ONLY=1 together run nothing" >&2
+  exit 2
+fi
+if [[ "${runners_only}" == 1 && ! -f "${results}" ]]; then
+  echo "run_perf.sh: RUNNERS_ONLY=1 needs an existing ${results}; run without it first" >&2
+  exit 2
+fi
+
+targets=()
+[[ "${runners_only}" == 1 ]] || targets+=(queue_bench)
+[[ "${queues_only}" == 1 ]] || targets+=(runner_bench)
 
 if [[ -z "${BUILD_DIR:-}" && -f CMakePresets.json ]]; then
   build_dir=build/release
   cmake --preset release
-  cmake --build --preset release --target queue_bench -j"${jobs}"
+  cmake --build --preset release --target "${targets[@]}" -j"${jobs}"
 elif [[ -f CMakePresets.json ]]; then
   build_dir="${BUILD_DIR}"
   cmake --preset release -B "${build_dir}"
-  cmake --build "${build_dir}" --target queue_bench -j"${jobs}"
+  cmake --build "${build_dir}" --target "${targets[@]}" -j"${jobs}"
 else
   build_dir="${BUILD_DIR:-build/release}"
   cmake -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release
-  cmake --build "${build_dir}" --target queue_bench -j"${jobs}"
+  cmake --build "${build_dir}" --target "${targets[@]}" -j"${jobs}"
 fi
 
-mkdir -p "$(dirname "${results}")"
-echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-# Console format on stdout (progress while it runs), JSON into the results file.
-"${build_dir}/bench/queue_bench" --benchmark_format=console \
-  --benchmark_out="${results}.tmp" --benchmark_out_format=json "$@" \
-  | tee "${results%.json}.txt"
-mv "${results}.tmp" "${results}"
+# The commit the binaries were built from, as make_perf.py words it. This script's own outputs
+# (the report and the results) do not make the build dirty.
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+dirty="$(git status --porcelain --untracked-files=no -- . ":(exclude)${perf_out}" \
+  ":(exclude)$(dirname "${results}")" ":(exclude)$(dirname "${runner_results}")" 2>/dev/null \
+  || true)"
+if [[ "${commit}" != unknown && -n "${dirty}" ]]; then
+  commit+=" (with uncommitted changes)"
+fi
 
-python3 bench/make_perf.py "${results}" --command "bench/run_perf.sh${*:+ $*}" > "${perf_out}.tmp"
+# stamp FILE COMMAND: adds conveyor_commit and conveyor_run_command at the top of the JSON's
+# context, leaving the rest of Google Benchmark's formatting as it is.
+stamp() {
+  python3 - "$1" "${commit}" "$2" <<'EOF'
+import json, sys
+path, commit, command = sys.argv[1:4]
+text = open(path).read()
+head = '"context": {'
+i = text.index(head) + len(head)
+add = (f'\n    "conveyor_commit": {json.dumps(commit)},'
+       f'\n    "conveyor_run_command": {json.dumps(command)},')
+open(path, "w").write(text[:i] + add + text[i:])
+json.loads(open(path).read())  # still valid
+EOF
+}
+
+mkdir -p "$(dirname "${results}")" "$(dirname "${runner_results}")"
+echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+if [[ "${runners_only}" != 1 ]]; then
+  # Console format on stdout (progress while it runs), JSON into the results file.
+  "${build_dir}/bench/queue_bench" --benchmark_format=console \
+    --benchmark_out="${results}.tmp" --benchmark_out_format=json "$@" \
+    | tee "${results%.json}.txt"
+  stamp "${results}.tmp" "bench/run_perf.sh${*:+ $*}"
+  mv "${results}.tmp" "${results}"
+fi
+if [[ "${queues_only}" != 1 ]]; then
+  runner_args=()
+  read -r -a runner_args <<< "${RUNNER_FLAGS:-}"
+  [[ "${runners_only}" == 1 ]] && runner_args+=("$@")
+  echo "load average before runner_bench: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  "${build_dir}/bench/runner_bench" --benchmark_format=console \
+    --benchmark_out="${runner_results}.tmp" --benchmark_out_format=json "${runner_args[@]}" \
+    | tee "${runner_results%.json}.txt"
+  runner_command="RUNNERS_ONLY=1 bench/run_perf.sh"
+  [[ ${#runner_args[@]} -gt 0 ]] && runner_command+=" ${runner_args[*]}"
+  stamp "${runner_results}.tmp" "${runner_command}"
+  mv "${runner_results}.tmp" "${runner_results}"
+fi
+
+# The queue sections' command: the stamp in their JSON, else (an unstamped file) this command
+# when queue_bench just ran.
+queue_command=()
+[[ "${runners_only}" == 1 ]] || queue_command=(--command "bench/run_perf.sh${*:+ $*}")
+python3 bench/make_perf.py "${results}" "${queue_command[@]}" --runners "${runner_results}" \
+  > "${perf_out}.tmp"
 mv "${perf_out}.tmp" "${perf_out}"
-echo "wrote ${results} and ${perf_out}" >&2
+echo "wrote ${perf_out} from ${results} and ${runner_results}" >&2
