@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -296,6 +297,25 @@ inline double probe_rtt_ns(const topology::Topology& topo, unsigned a, unsigned 
   pong.join();
   if (static_cast<int>(samples.size()) < rounds) return -1;
   return median(std::move(samples));
+}
+
+// ---- command-line flags of the benchmark executables ----
+
+// The value of `--name=value` in `arg`, or null if `arg` is not that flag.
+inline const char* flag_value(std::string_view arg, std::string_view name) {
+  if (arg.size() > name.size() + 3 && arg.substr(0, 2) == "--" &&
+      arg.substr(2, name.size()) == name && arg[2 + name.size()] == '=') {
+    return arg.data() + 3 + name.size();
+  }
+  return nullptr;
+}
+
+// Sets `field` from the environment variable `var` when it is set and non-empty (a number).
+template <class Field>
+void number_from_env(const char* var, Field& field) {
+  if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {
+    field = static_cast<Field>(std::strtod(v, nullptr));
+  }
 }
 
 }  // namespace conveyor::bench

@@ -495,24 +495,11 @@ void register_all() {
 
 // ---- flags and context ----------------------------------------------------------------------
 
-const char* flag_value(std::string_view arg, std::string_view name) {
-  if (arg.size() > name.size() + 3 && arg.substr(0, 2) == "--" &&
-      arg.substr(2, name.size()) == name && arg[2 + name.size()] == '=') {
-    return arg.data() + 3 + name.size();
-  }
-  return nullptr;
-}
-
 void parse_flags(int& argc, char** argv) {
-  auto from_env = [](const char* var, auto& field) {
-    if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {
-      field = static_cast<std::remove_reference_t<decltype(field)>>(std::strtod(v, nullptr));
-    }
-  };
-  from_env("CONVEYOR_RUNNER_ITEMS", g_config.items);
-  from_env("CONVEYOR_RUNNER_REPS", g_config.reps);
-  from_env("CONVEYOR_RUNNER_STALL_S", g_config.stall_s);
-  from_env("CONVEYOR_RUNNER_CAP_S", g_config.cap_s);
+  number_from_env("CONVEYOR_RUNNER_ITEMS", g_config.items);
+  number_from_env("CONVEYOR_RUNNER_REPS", g_config.reps);
+  number_from_env("CONVEYOR_RUNNER_STALL_S", g_config.stall_s);
+  number_from_env("CONVEYOR_RUNNER_CAP_S", g_config.cap_s);
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];

@@ -20,6 +20,7 @@
 #include "engine/looper_thread.h"
 #include "engine/status.h"
 #include "engine/thread.h"
+#include "tests/test_errors.h"
 
 namespace conveyor {
 namespace {
@@ -44,27 +45,8 @@ std::exception_ptr make_error(ErrorKind kind, const std::string& message) {
   return std::make_exception_ptr(Error(kind, message));
 }
 
-// The message of the conveyor::Error in `e` ("" if it is something else).
-std::string message_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const Error& err) {
-    return err.message();
-  } catch (...) {
-    return "";
-  }
-}
-
-// Runs f and returns what it threw (null if nothing).
-template <class F>
-std::exception_ptr thrown_by(F&& f) {
-  try {
-    f();
-  } catch (...) {
-    return std::current_exception();
-  }
-  return nullptr;
-}
+using testutil::message_of;
+using testutil::thrown_by;
 
 // ---------------------------------------------------------------------------------------------
 // C1: clean-stop kinds.

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_errors.h"
 #include "topology/topology.h"
 
 namespace conveyor::topology {
@@ -34,15 +35,10 @@ std::string notes_text(const Plan& plan) {
   return text;
 }
 
+// what() of the topology::Error `f` throws; fails the test if it throws none.
 template <typename F>
 std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no topology::Error thrown";
-  return {};
+  return conveyor::testutil::what_of<Error>(f);
 }
 
 PlanRequest request(Policy policy, unsigned producers, unsigned consumers, unsigned queues,
@@ -305,6 +301,16 @@ TEST(Placement, OversubscriptionNoteSaysSmtWouldHelp) {
   EXPECT_TRUE(any_note_contains(plan, "use_smt would offer 8 PUs")) << notes_text(plan);
   const Plan smt = make_plan(Topology::synthetic("core:4 pu:2"), request(kScatter, 1, 2, 2, true));
   EXPECT_FALSE(any_note_contains(smt, "oversubscribed")) << notes_text(smt);
+}
+
+TEST(Placement, NumaLocalSmtNoteCountsTheNodesPusNotTheMachines) {
+  // Node 0 has 2 cores of 2 PUs: SMT would offer 4 PUs there, not the machine's 16.
+  const Plan plan =
+      make_plan(Topology::synthetic("pack:2 numa:2 core:2 pu:2"), request(Policy::kNumaLocal, 2, 1, 2));
+  EXPECT_TRUE(any_note_contains(plan, "NUMA node 0 has 2 usable PUs for 3 threads"))
+      << notes_text(plan);
+  EXPECT_TRUE(any_note_contains(plan, "use_smt would offer 4 PUs")) << notes_text(plan);
+  EXPECT_FALSE(any_note_contains(plan, "would offer 16")) << notes_text(plan);
 }
 
 TEST(Placement, NumaLocalOversubscriptionWrapsInsideTheNode) {

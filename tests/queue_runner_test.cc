@@ -25,6 +25,7 @@
 #include "engine/queue_runner.h"
 #include "engine/queue_runner_def.h"
 #include "engine/session.h"
+#include "tests/test_errors.h"
 #include "tests/test_scale.h"
 #include "topology/placement.h"
 #include "topology/topology.h"
@@ -34,25 +35,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <class F>
-std::exception_ptr thrown_by(F&& f) {
-  try {
-    f();
-  } catch (...) {
-    return std::current_exception();
-  }
-  return nullptr;
-}
-
-std::string message_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const Error& err) {
-    return err.message();
-  } catch (const std::exception& err) {
-    return err.what();
-  }
-}
+using testutil::message_of;
+using testutil::thrown_by;
 
 #define EXPECT_ERROR(statement, kind, text)                    \
   do {                                                         \

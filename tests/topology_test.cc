@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_errors.h"
+
 namespace conveyor::topology {
 namespace {
 
@@ -52,16 +54,10 @@ std::string without_sizes(const std::string& text) {
   return out;
 }
 
-// The message of the Error `f` throws; fails the test if it throws none.
+// what() of the topology::Error `f` throws; fails the test if it throws none.
 template <typename F>
 std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no topology::Error thrown";
-  return {};
+  return conveyor::testutil::what_of<Error>(f);
 }
 
 // Sets (or unsets, with nullopt) CONVEYOR_TOPOLOGY for one scope, then restores it.

@@ -62,10 +62,13 @@ std::vector<unsigned> deal(const std::vector<unsigned>& pus, std::span<const Key
   return order;
 }
 
-std::string smt_text(const Topology& topo, bool use_smt, std::size_t usable) {
+// `usable`: the PUs placement may use in the scope of the note (the machine or one domain).
+std::string smt_text(const Topology& topo, bool use_smt, const std::vector<unsigned>& usable) {
   if (use_smt) return "use_smt on: every PU";
+  std::size_t with_smt = 0;  // every PU of the cores `usable` stands for
+  for (unsigned pu : usable) with_smt += topo.pus_of_core(topo.core_of(pu)).size();
   std::string text = "use_smt off: the first PU of each core";
-  if (topo.num_pus() > usable) text += "; use_smt would offer " + plural(topo.num_pus(), "PU");
+  if (with_smt > usable.size()) text += "; use_smt would offer " + plural(with_smt, "PU");
   return text;
 }
 
@@ -77,7 +80,7 @@ void place_in_order(const Topology& topo, const std::vector<unsigned>& order, bo
     const std::size_t most = (threads.size() + order.size() - 1) / order.size();
     notes.push_back("oversubscribed: " + plural(threads.size(), "thread") + " on " +
                     plural(order.size(), "usable PU") + " (" +
-                    smt_text(topo, use_smt, order.size()) + "); threads wrap around, up to " +
+                    smt_text(topo, use_smt, order) + "); threads wrap around, up to " +
                     std::to_string(most) + " per PU");
   }
 }
@@ -120,7 +123,7 @@ void place_numa_local(const Topology& topo, const PlanRequest& request,
     notes.push_back("oversubscribed: " + kind + " " + std::to_string(d.id) + " has " +
                     plural(d.pus.size(), "usable PU") + " for " + plural(d.next, "thread") +
                     " (queue" + (d.queues.size() == 1 ? " " : "s ") + queues + "; " +
-                    smt_text(topo, request.use_smt, d.pus.size()) +
+                    smt_text(topo, request.use_smt, d.pus) +
                     "); threads wrap around inside it");
   }
 }
