@@ -52,6 +52,14 @@ void Session::run(std::string_view name) const {
   body();
 }
 
+std::string Session::add_unique_op(const std::string& base, Op op) {
+  std::lock_guard lock(mu_);
+  std::string name = base;
+  for (std::size_t i = 1; ops_.contains(name); ++i) name = base + "_" + std::to_string(i);
+  add_op_locked(name, std::move(op));
+  return name;
+}
+
 bool Session::has_op(std::string_view name) const {
   std::lock_guard lock(mu_);
   return ops_.find(name) != ops_.end();

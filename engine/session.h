@@ -81,6 +81,9 @@ class Session {
   // ---- ops ----
   // InvalidArgument for an empty name, an empty callable, or a name already registered.
   void add_op(std::string name, Op op);
+  // As add_op, but a name already in use gets TF's graph suffix ("_1", "_2", ...); returns the
+  // name it was registered under.
+  std::string add_unique_op(const std::string& base, Op op);
   bool has_op(std::string_view name) const;
   // InvalidArgument "op = '<name>': no op of that name in this session".
   Op op(std::string_view name) const;
