@@ -39,6 +39,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -138,32 +139,64 @@ struct InputProducerOptions {
   std::string name = "input_producer";
 };
 
-// A FIFO queue of the items, fed one epoch per run by one runner thread added to the session.
-// An empty `items` -> InvalidArgument (nothing could ever be produced). `epoch_of` (optional)
-// sees each item with its epoch before it is enqueued; input_producer_with_epochs uses it.
+// An item of input_producer_with_epochs: the value and the (0-based) epoch it belongs to.
 template <class T>
-std::shared_ptr<FifoQueue<T>> input_producer(Session& session, std::vector<T> items,
-                                             const InputProducerOptions& options = {}) {
+struct Epoch {
+  T value;
+  std::int64_t epoch = 0;
+};
+
+namespace internal {
+
+// input_producer's body: `make(item, epoch)` turns an item into the queued element.
+template <class T, class Element, class Make>
+std::shared_ptr<FifoQueue<Element>> epoch_producer(Session& session, std::vector<T> items,
+                                                   const InputProducerOptions& options, Make make) {
   if (items.empty()) {
-    throw invalid_argument("input_producer items", 0, "must not be empty");
+    throw invalid_argument(options.name + " items", 0, "must not be empty");
   }
-  auto queue = session.fifo_queue<T>(options.capacity, options.name + "/fifo_queue",
-                                     options.shared_name);
+  auto queue = session.fifo_queue<Element>(options.capacity, options.name + "/fifo_queue",
+                                           options.shared_name);
   auto limit = std::make_shared<EpochLimit>(options.num_epochs);
-  auto rng = std::make_shared<std::mt19937_64>(options.seed ? *options.seed : internal::fresh_seed());
+  auto rng = std::make_shared<std::mt19937_64>(options.seed ? *options.seed : fresh_seed());
   const std::string op = session.add_unique_op(
       options.name + "/EnqueueMany",
-      [queue, items = std::move(items), limit, rng, shuffle = options.shuffle] {
-        limit->next();  // OutOfRange after the last epoch: the runner closes the queue (E3)
-        std::vector<T> epoch = items;
-        if (shuffle) internal::permute(epoch, *rng);  // one runner thread: rng is not shared
-        const BulkResult r = queue->enqueue_many(std::span<T>(epoch));
+      [queue, items = std::move(items), limit, rng, shuffle = options.shuffle, make] {
+        // OutOfRange after the last epoch: the runner closes the queue (E3).
+        const std::int64_t epoch = limit->next();
+        std::vector<T> order = items;
+        if (shuffle) permute(order, *rng);  // one runner thread: rng is not shared
+        std::vector<Element> elements;
+        elements.reserve(order.size());
+        for (T& item : order) elements.push_back(make(std::move(item), epoch));
+        const BulkResult r = queue->enqueue_many(std::span<Element>(elements));
         if (r.status != Status::kOk) {
           throw queue_error(r.status, QueueOp::kEnqueue, queue->name());
         }
       });
   session.add_queue_runner(QueueRunner(queue->name(), {op}));
   return queue;
+}
+
+}  // namespace internal
+
+// E2: a FIFO queue of the items, fed one epoch per run by one runner thread added to the
+// session. An empty `items` -> InvalidArgument (nothing could ever be produced).
+template <class T>
+std::shared_ptr<FifoQueue<T>> input_producer(Session& session, std::vector<T> items,
+                                             const InputProducerOptions& options = {}) {
+  return internal::epoch_producer<T, T>(session, std::move(items), options,
+                                        [](T item, std::int64_t) { return item; });
+}
+
+// As input_producer, each element tagged with its epoch, so a consumer can check "exactly once
+// per epoch" (conveyor ingest does).
+template <class T>
+std::shared_ptr<FifoQueue<Epoch<T>>> input_producer_with_epochs(
+    Session& session, std::vector<T> items, const InputProducerOptions& options = {}) {
+  return internal::epoch_producer<T, Epoch<T>>(
+      session, std::move(items), options,
+      [](T item, std::int64_t epoch) { return Epoch<T>{std::move(item), epoch}; });
 }
 
 // E4: an empty list -> InvalidArgument "string_input_producer requires a non-null input tensor".
@@ -195,7 +228,22 @@ auto slice_input_producer(Session& session, const InputProducerOptions& options,
 
 // ---- E6-E13: batching ----
 
+// Where a batching pipeline waits, for reports (conveyor ingest). Filled when given in
+// BatchOptions::stats: producer_blocked_ns = time enqueue ops spent in enqueues that had to wait
+// (a single enqueue is tried first and timed only if the queue was full; an enqueue_many is
+// timed when the queue could not take it whole); consumer_wait_ns = time next() spent in its
+// dequeue (waiting for examples, plus moving them). Clocks are read only on those paths.
+struct PipelineStats {
+  std::atomic<std::int64_t> producer_blocked_ns{0};
+  std::atomic<std::int64_t> consumer_wait_ns{0};
+  std::atomic<std::uint64_t> examples{0};  // dequeued by next()
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> fill_samples{0};
+  std::atomic<std::uint64_t> fill_sum_ppm{0};  // fraction_full() at each next(), in ppm
+};
+
 struct BatchOptions {
+  std::shared_ptr<PipelineStats> stats;  // optional
   std::size_t batch_size = 32;
   int num_threads = 1;
   std::int64_t capacity = 32;
@@ -211,8 +259,10 @@ class Batches {
   using Example = typename Q::value_type;
 
   Batches(std::shared_ptr<Q> queue, std::size_t batch_size, bool allow_smaller_final_batch,
-          std::int64_t gauge_floor, std::string gauge_name)
-      : queue_(std::move(queue)),
+          std::int64_t gauge_floor, std::string gauge_name,
+          std::shared_ptr<PipelineStats> stats = nullptr)
+      : stats_(std::move(stats)),
+        queue_(std::move(queue)),
         batch_size_(batch_size),
         allow_smaller_(allow_smaller_final_batch),
         gauge_floor_(gauge_floor),
@@ -221,8 +271,25 @@ class Batches {
   // The next batch; nullopt once the input is over (see the contract).
   std::optional<std::vector<Example>> next(Deadline deadline = Deadline::never()) {
     std::vector<Example> out;
+    const auto t0 = stats_ ? Deadline::Clock::now() : Deadline::Clock::time_point();
+    if (stats_) {
+      stats_->fill_sum_ppm.fetch_add(static_cast<std::uint64_t>(fraction_full() * 1e6),
+                                     std::memory_order_relaxed);
+      stats_->fill_samples.fetch_add(1, std::memory_order_relaxed);
+    }
     const Status s = allow_smaller_ ? queue_->dequeue_up_to(batch_size_, out, deadline)
                                     : queue_->dequeue_many(batch_size_, out, deadline);
+    if (stats_) {
+      // relaxed: report counters, read after the pipeline is joined.
+      stats_->consumer_wait_ns.fetch_add(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Deadline::Clock::now() - t0)
+              .count(),
+          std::memory_order_relaxed);
+      if (s == Status::kOk) {
+        stats_->examples.fetch_add(out.size(), std::memory_order_relaxed);
+        stats_->batches.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
     if (s == Status::kOk) return out;
     if (s == Status::kClosed) return std::nullopt;
     throw queue_error(s, QueueOp::kDequeue, queue_->name(), batch_size_, queue_->size_approx());
@@ -241,6 +308,7 @@ class Batches {
   std::size_t batch_size() const noexcept { return batch_size_; }
 
  private:
+  std::shared_ptr<PipelineStats> stats_;
   std::shared_ptr<Q> queue_;
   std::size_t batch_size_;
   bool allow_smaller_;
@@ -253,28 +321,44 @@ namespace internal {
 void check_batch_options(const BatchOptions& options, const char* function);
 
 // The enqueue op of one source: runs it, filters with keep (if any), enqueues.
+// Adds the time since t0 to `counter` (report counters: relaxed).
+inline void add_elapsed(std::atomic<std::int64_t>& counter, Deadline::Clock::time_point t0) {
+  counter.fetch_add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Deadline::Clock::now() - t0).count(),
+      std::memory_order_relaxed);
+}
+
 template <class Q, class Source, class Keep>
-Session::Op enqueue_op(std::shared_ptr<Q> queue, Source source, Keep keep) {
+Session::Op enqueue_op(std::shared_ptr<Q> queue, Source source, Keep keep,
+                       std::shared_ptr<PipelineStats> stats) {
   using Traits = SourceTraits<Source>;
   using T = typename Traits::Example;
   // One source shared by every copy of the op (each runner thread holds a copy of the op), so
   // a stateful source is one stream, not one per thread.
   auto shared = std::make_shared<Source>(std::move(source));
-  return [queue = std::move(queue), shared, keep = std::move(keep)] {
+  return [queue = std::move(queue), shared, keep = std::move(keep), stats = std::move(stats)] {
     Source& source = *shared;
     if constexpr (Traits::kMany) {
       std::vector<T> examples = source.source();
       if constexpr (!std::is_same_v<Keep, std::nullptr_t>) {
         std::erase_if(examples, [&keep](const T& e) { return !keep(e); });
       }
+      const bool may_wait = stats && queue->size_approx() + examples.size() > queue->capacity();
+      const auto t0 = may_wait ? Deadline::Clock::now() : Deadline::Clock::time_point();
       const BulkResult r = queue->enqueue_many(std::span<T>(examples));
+      if (may_wait) add_elapsed(stats->producer_blocked_ns, t0);
       if (r.status != Status::kOk) throw queue_error(r.status, QueueOp::kEnqueue, queue->name());
     } else {
       T example = source();
       if constexpr (!std::is_same_v<Keep, std::nullptr_t>) {
         if (!keep(example)) return;
       }
-      const Status s = queue->enqueue(std::move(example));
+      Status s = stats ? queue->try_enqueue(std::move(example)) : Status::kFull;
+      if (s == Status::kFull) {  // try_enqueue left `example` with us
+        const auto t0 = stats ? Deadline::Clock::now() : Deadline::Clock::time_point();
+        s = queue->enqueue(std::move(example));
+        if (stats) add_elapsed(stats->producer_blocked_ns, t0);
+      }
       if (s != Status::kOk) throw queue_error(s, QueueOp::kEnqueue, queue->name());
     }
   };
@@ -288,12 +372,13 @@ Batches<Q> wire(Session& session, std::shared_ptr<Q> queue, std::vector<Source> 
   std::vector<std::string> ops;
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const std::string op = session.add_unique_op(options.name + "/enqueue",
-                                                 enqueue_op(queue, std::move(sources[i]), keep));
+                                                 enqueue_op(queue, std::move(sources[i]), keep,
+                                                            options.stats));
     for (int t = 0; t < threads_per_source; ++t) ops.push_back(op);
   }
   session.add_queue_runner(QueueRunner(queue->name(), std::move(ops)));
   return Batches<Q>(std::move(queue), options.batch_size, options.allow_smaller_final_batch,
-                    gauge_floor, std::move(gauge_name));
+                    gauge_floor, std::move(gauge_name), options.stats);
 }
 
 template <class Source, class Keep>
