@@ -12,6 +12,7 @@ int to_tf_code(ErrorKind kind) noexcept {
     case ErrorKind::kOutOfRange: return wire::OUT_OF_RANGE;
     case ErrorKind::kFailedPrecondition: return wire::FAILED_PRECONDITION;
     case ErrorKind::kInternal: return wire::INTERNAL;
+    case ErrorKind::kDataLoss: return wire::DATA_LOSS;
     case ErrorKind::kUnknown: return wire::UNKNOWN;
   }
   return wire::UNKNOWN;
@@ -25,6 +26,7 @@ ErrorKind from_tf_code(int code) {
     case wire::OUT_OF_RANGE: return ErrorKind::kOutOfRange;
     case wire::FAILED_PRECONDITION: return ErrorKind::kFailedPrecondition;
     case wire::INTERNAL: return ErrorKind::kInternal;
+    case wire::DATA_LOSS: return ErrorKind::kDataLoss;
     case wire::UNKNOWN: return ErrorKind::kUnknown;
     default: break;
   }

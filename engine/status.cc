@@ -24,6 +24,7 @@ std::string_view to_string(ErrorKind k) noexcept {
     case ErrorKind::kOutOfRange: return "OutOfRange";
     case ErrorKind::kFailedPrecondition: return "FailedPrecondition";
     case ErrorKind::kInternal: return "Internal";
+    case ErrorKind::kDataLoss: return "DataLoss";
     case ErrorKind::kUnknown: return "Unknown";
   }
   return "Unknown";

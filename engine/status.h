@@ -4,8 +4,8 @@
 //  - Hot paths (ring operations) are noexcept and return a [[nodiscard]] `Status`.
 //  - The TF-facing layer (coordinator, runners, tensor queues) throws `conveyor::Error`, which
 //    carries one of TensorFlow's error kinds (SPEC.md: OutOfRange, Cancelled, InvalidArgument,
-//    DeadlineExceeded, FailedPrecondition) and a message with TF's content, so a TF user
-//    recognises it. `to_error()` maps a Status to that form.
+//    DeadlineExceeded, FailedPrecondition; DataLoss from the record readers) and a message with
+//    TF's content, so a TF user recognises it. `to_error()` maps a Status to that form.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +35,7 @@ enum class ErrorKind : std::uint8_t {
   kOutOfRange,
   kFailedPrecondition,
   kInternal,
+  kDataLoss,  // unrecoverable corruption or truncation of stored data (record readers)
   kUnknown,  // an exception that is not a conveyor::Error (user code run by a runner)
 };
 
