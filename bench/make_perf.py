@@ -2,7 +2,8 @@
 """Writes PERF.md (to stdout) from queue_bench's Google Benchmark JSON.
 
 Usage: python3 bench/make_perf.py bench/results/queue_bench.json [--command "..."]
-           [--runners bench/results/runner_bench.json] > PERF.md
+           [--runners bench/results/runner_bench.json]
+           [--shuffle bench/results/shuffle_bench.json] > PERF.md
 
 PERF.md is generated: never edit it by hand; rerun bench/run_perf.sh.
 
@@ -20,6 +21,9 @@ What it computes (queue_bench.cc explains the runs themselves):
     (bench/runner_bench.cc): per shape and tag, medians per placement policy, the pinned /
     unpinned ratio of medians and the median of same-round paired ratios; if that file does not
     exist, the section says how to produce it. Without --runners the output is as before.
+  - With --shuffle, a section "Shuffle queue vs TF-style mutex shuffle queue" from
+    shuffle_bench's JSON (bench/shuffle_bench.cc): per shape and tag, medians, the ratio of
+    medians and the median of same-round paired ratios, and the 2-producer >= 3x target.
   - Commit and command: a results file stamped by run_perf.sh (context conveyor_commit and
     conveyor_run_command) reports the commit and command it was measured with, so a PERF.md
     regenerated later (RUNNERS_ONLY=1) does not attribute old numbers to a newer commit; an
@@ -957,6 +961,128 @@ def runner_section(path):
     return "\n".join(L).rstrip() + "\n"
 
 
+# ---- shuffle queue (shuffle_bench) ---------------------------------------------------------------
+
+SHUFFLE_NAME_RE = re.compile(
+    r"^BM_Shuffle_(?P<shape>[A-Za-z0-9]+)_(?P<variant>[A-Za-z]+)"
+    r"/p:(?P<p>\d+)/c:(?P<c>\d+)/rep:(?P<rep>\d+)"
+)
+SHUFFLE_REPRODUCE = "SHUFFLE_ONLY=1 bench/run_perf.sh"
+SHUFFLE_TARGET = 3.0  # Conveyor / TF-style mutex items/s at 2 producers
+
+
+def load_shuffle_runs(path):
+    with open(path) as f:
+        data = json.load(f)
+    runs = []
+    for b in data.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        m = SHUFFLE_NAME_RE.match(b.get("run_name") or b["name"])
+        if not m:
+            continue
+        run = {"shape": m["shape"], "variant": m["variant"], "rep": int(m["rep"]),
+               "p": int(m["p"]), "c": int(m["c"]),
+               "error": b.get("error_message") if b.get("error_occurred") else None}
+        for key in ("items_per_second", "cpu_s_per_Mitem", "vol_cs", "invol_cs", "items",
+                    "rtt_before_ns", "rtt_after_ns", "others_cpu_frac", "shards"):
+            if key in b:
+                run[key] = float(b[key])
+        run["tag"] = tag_of(run.get("rtt_before_ns"), run.get("rtt_after_ns"))
+        runs.append(run)
+    return data.get("context", {}), runs
+
+
+def shuffle_section(path):
+    L = ["## Shuffle queue vs TF-style mutex shuffle queue", ""]
+    if not os.path.exists(path):
+        L.append(f"Not measured yet: `{path}` does not exist. Produce it with "
+                 f"`{SHUFFLE_REPRODUCE}`.")
+        return "\n".join(L) + "\n"
+    ctx, runs = load_shuffle_runs(path)
+    if not runs:
+        L.append(f"`{path}` holds no shuffle_bench runs; rerun `{SHUFFLE_REPRODUCE}`.")
+        return "\n".join(L) + "\n"
+    conv, base = "Conveyor", "TFMutex"
+    L.append(f"Generated from `{path}` (`bench/shuffle_bench.cc`). Reproduce: "
+             f"`{ctx.get('conveyor_run_command') or SHUFFLE_REPRODUCE}`.")
+    L.append("")
+    L.append("What runs: `ShuffleQueue<std::uint64_t>` (default shards) against "
+             "`bench/mutex_shuffle.h`, TF's RandomShuffleQueue design (one buffer, one mutex, "
+             "two condition variables, index = rand % size, last into the slot); both with "
+             f"capacity {ctx.get('conveyor_capacity', '?')} and min_after_dequeue "
+             f"{ctx.get('conveyor_min_after_dequeue', '?')}. P unpinned producers enqueue "
+             f"{ctx.get('conveyor_items', '?')} items in all, one per call; C consumers "
+             "dequeue until closed; the window ends when the drained queue reports closed. "
+             "Every run checks per-producer count, sum and sum of squares (nothing lost or "
+             "duplicated). Interleaving: for rep: for shape: for variant (order rotated each "
+             "rep); runs are tagged near/far by their PU 0 <-> PU 1 round trip as above and "
+             "compared within a tag only. Paired = median over rounds of the same-round "
+             "Conveyor / mutex ratio.")
+    L.append("")
+    shapes = []
+    for r in runs:
+        if r["shape"] not in shapes:
+            shapes.append(r["shape"])
+
+    def ok(shape, variant, tag):
+        return [r for r in runs if r["shape"] == shape and r["variant"] == variant
+                and r["error"] is None and r["tag"] == tag]
+
+    L.append("| shape | tag | runs (Conveyor / mutex) | items/s Conveyor | items/s mutex | "
+             "ratio of medians | paired ratio (pairs) | CPU s / M items Conveyor | "
+             "CPU s / M items mutex |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    target_lines = []
+    for shape in shapes:
+        for tag in ("near", "far", "mixed", "unknown"):
+            a, b = ok(shape, conv, tag), ok(shape, base, tag)
+            if not a and not b:
+                continue
+            ma = med([r["items_per_second"] for r in a])
+            mb = med([r["items_per_second"] for r in b])
+            ca = med([r["cpu_s_per_Mitem"] for r in a])
+            cb = med([r["cpu_s_per_Mitem"] for r in b])
+            ratio = f"**{ma / mb:.2f}x**" if ma and mb else "-"
+            if ratio != "-" and min(len(a), len(b)) < MIN_RUNS:
+                ratio += " (few)"
+            bb = {r["rep"]: r for r in b}
+            pairs = [r["items_per_second"] / bb[r["rep"]]["items_per_second"]
+                     for r in a if r["rep"] in bb]
+            pr = med(pairs)
+            paired = f"{pr:.2f}x ({len(pairs)})" if pr is not None else "- (0)"
+            excl = "" if tag in TAGS else " (excluded)"
+            L.append(f"| {shape} | {tag}{excl} | {len(a)} / {len(b)} | {fmt_rate(ma)} | "
+                     f"{fmt_rate(mb)} | {ratio} | {paired} | {fmt(ca)} | {fmt(cb)} |")
+            if tag in TAGS and a and a[0]["p"] == 2 and pr is not None:
+                verdict = "met" if pr >= SHUFFLE_TARGET else "NOT met"
+                target_lines.append(f"- {shape}, {tag}: paired {pr:.2f}x vs target >= "
+                                    f"{SHUFFLE_TARGET:.0f}x: **{verdict}** ({len(pairs)} pairs)")
+    L.append("")
+    L.append("Target (2 producers, Conveyor >= 3x the mutex queue's items/s, paired ratio):")
+    L.append("")
+    L.extend(target_lines or ["- no 2-producer shape has near or far runs of both variants"])
+    L.append("")
+    shards = med([r["shards"] for r in runs if "shards" in r and r["variant"] == conv])
+    L.append(f"- ShuffleQueue shards: {fmt(shards)}; {ctx.get('conveyor_reps', '?')} "
+             f"interleaved reps; {ctx.get('conveyor_pus', '?')} PUs.")
+    L.append(f"- Commit: {ctx.get('conveyor_commit') or commit()}; built by "
+             f"{ctx.get('conveyor_compiler', '?')}, flags `{ctx.get('conveyor_cxx_flags', '?')}`, "
+             f"{ctx.get('conveyor_build', '?')}; date {ctx.get('date', '?')}")
+    load = ctx.get("load_avg")
+    if load:
+        L.append(f"- Load average when shuffle_bench started: "
+                 f"{', '.join(f'{x:.2f}' for x in load)} (1, 5, 15 min).")
+    fails = [f"- {r['shape']} {r['variant']} rep {r['rep']}: {r['error']}"
+             for r in runs if r["error"]]
+    if fails:
+        L.append("")
+        L.append("Runs that failed or were cut:")
+        L.append("")
+        L.extend(fails)
+    return "\n".join(L).rstrip() + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", help="queue_bench --benchmark_out JSON")
@@ -964,6 +1090,9 @@ def main():
     ap.add_argument("--runners", default=None,
                     help="runner_bench JSON: adds the section 'Queue runners: pinned vs "
                          "unpinned' (says how to produce the file if it does not exist)")
+    ap.add_argument("--shuffle", default=None,
+                    help="shuffle_bench JSON: adds the section 'Shuffle queue vs TF-style mutex "
+                         "shuffle queue' (says how to produce the file if it does not exist)")
     args = ap.parse_args()
     context, runs = load_runs(args.json)
     if not runs:
@@ -971,6 +1100,8 @@ def main():
     out = Report(args.json, context, runs, args.command).render()
     if args.runners is not None:
         out += "\n" + runner_section(args.runners)
+    if args.shuffle is not None:
+        out += "\n" + shuffle_section(args.shuffle)
     sys.stdout.write(out)
 
 

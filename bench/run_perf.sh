@@ -8,6 +8,9 @@
 #   RUNNERS_ONLY=1 bench/run_perf.sh [runner_bench flags...]
 #     reruns only runner_bench; the queue sections are regenerated from the existing
 #     queue_bench JSON. e.g. RUNNERS_ONLY=1 bench/run_perf.sh --reps=7 --items=4194304
+#   SHUFFLE_ONLY=1 bench/run_perf.sh [shuffle_bench flags...]
+#     runs only shuffle_bench (ShuffleQueue vs a TF-style mutex shuffle queue); the other
+#     sections come from the existing JSON. e.g. SHUFFLE_ONLY=1 bench/run_perf.sh --reps=15
 #   QUEUES_ONLY=1 bench/run_perf.sh [queue_bench flags...]
 #     runs only queue_bench; the runner section comes from the existing runner_bench JSON (or
 #     says how to produce it).
@@ -19,6 +22,7 @@
 #   BUILD_DIR       build directory (default: the release preset's, build/release)
 #   RESULTS         queue_bench JSON (default bench/results/queue_bench.json)
 #   RUNNER_RESULTS  runner_bench JSON (default bench/results/runner_bench.json)
+#   SHUFFLE_RESULTS shuffle_bench JSON (default bench/results/shuffle_bench.json)
 #   PERF_OUT        generated report (default PERF.md)
 #   JOBS            build parallelism (default 2)
 # The console output goes to the terminal and to ${RESULTS%.json}.txt (and
@@ -37,6 +41,18 @@ runner_results="${RUNNER_RESULTS:-bench/results/runner_bench.json}"
 perf_out="${PERF_OUT:-PERF.md}"
 runners_only="${RUNNERS_ONLY:-0}"
 queues_only="${QUEUES_ONLY:-0}"
+shuffle_results="${SHUFFLE_RESULTS:-bench/results/shuffle_bench.json}"
+shuffle_only="${SHUFFLE_ONLY:-0}"
+if [[ "${shuffle_only}" == 1 ]]; then
+  if [[ "${runners_only}" == 1 || "${queues_only}" == 1 ]]; then
+    echo "run_perf.sh: SHUFFLE_ONLY=1 runs only shuffle_bench; drop RUNNERS_ONLY/QUEUES_ONLY" >&2
+    exit 2
+  fi
+  if [[ ! -f "${results}" ]]; then
+    echo "run_perf.sh: SHUFFLE_ONLY=1 needs an existing ${results}; run without it first" >&2
+    exit 2
+  fi
+fi
 if [[ "${runners_only}" == 1 && "${queues_only}" == 1 ]]; then
   echo "run_perf.sh: RUNNERS_ONLY=1 and QUEUES_ONLY=1 together run nothing" >&2
   exit 2
@@ -47,8 +63,12 @@ if [[ "${runners_only}" == 1 && ! -f "${results}" ]]; then
 fi
 
 targets=()
-[[ "${runners_only}" == 1 ]] || targets+=(queue_bench)
-[[ "${queues_only}" == 1 ]] || targets+=(runner_bench)
+if [[ "${shuffle_only}" == 1 ]]; then
+  targets=(shuffle_bench)
+else
+  [[ "${runners_only}" == 1 ]] || targets+=(queue_bench)
+  [[ "${queues_only}" == 1 ]] || targets+=(runner_bench)
+fi
 
 if [[ -z "${BUILD_DIR:-}" && -f CMakePresets.json ]]; then
   build_dir=build/release
@@ -92,7 +112,16 @@ EOF
 
 mkdir -p "$(dirname "${results}")" "$(dirname "${runner_results}")"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-if [[ "${runners_only}" != 1 ]]; then
+if [[ "${shuffle_only}" == 1 ]]; then
+  "${build_dir}/bench/shuffle_bench" --benchmark_format=console \
+    --benchmark_out="${shuffle_results}.tmp" --benchmark_out_format=json "$@" \
+    | tee "${shuffle_results%.json}.txt"
+  stamp "${shuffle_results}.tmp" "SHUFFLE_ONLY=1 bench/run_perf.sh${*:+ $*}"
+  mv "${shuffle_results}.tmp" "${shuffle_results}"
+  # The other sections come from their existing JSON.
+  runners_only=1
+  queues_only=1
+elif [[ "${runners_only}" != 1 ]]; then
   # Console format on stdout (progress while it runs), JSON into the results file.
   "${build_dir}/bench/queue_bench" --benchmark_format=console \
     --benchmark_out="${results}.tmp" --benchmark_out_format=json "$@" \
@@ -118,7 +147,8 @@ fi
 # when queue_bench just ran.
 queue_command=()
 [[ "${runners_only}" == 1 ]] || queue_command=(--command "bench/run_perf.sh${*:+ $*}")
+[[ "${shuffle_only}" == 1 ]] && queue_command=()
 python3 bench/make_perf.py "${results}" "${queue_command[@]}" --runners "${runner_results}" \
-  > "${perf_out}.tmp"
+  --shuffle "${shuffle_results}" > "${perf_out}.tmp"
 mv "${perf_out}.tmp" "${perf_out}"
-echo "wrote ${perf_out} from ${results} and ${runner_results}" >&2
+echo "wrote ${perf_out} from ${results}, ${runner_results} and ${shuffle_results}" >&2

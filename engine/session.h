@@ -13,6 +13,8 @@
 //    makes a private queue (a name already in use gets TF's "_1", "_2" suffix). With a
 //    shared_name, later calls return the same queue (A3); a different capacity, element type or
 //    queue kind -> InvalidArgument naming "capacity", "component types" or the kinds.
+//    `shuffle_queue<T>(capacity, min_after_dequeue, seed, name, shared_name)` does the same for
+//    a ShuffleQueue (B10: also "min_after_dequeue" and an explicit "seed").
 //  - Runner threads: created by QueueRunner::create_threads (or start_queue_runners, D9) and
 //    owned here. Each enqueue thread of the k-th queue (k in order of first use) is bound to the
 //    plan's producer PU of queue (k mod plan queues), thread i to producer (i mod producers).
@@ -52,6 +54,7 @@
 #include "engine/fifo_queue.h"
 #include "engine/queue_errors.h"
 #include "engine/queue_runner.h"
+#include "engine/shuffle_queue.h"
 #include "engine/thread.h"
 #include "topology/placement.h"
 #include "topology/topology.h"
@@ -118,6 +121,57 @@ class Session {
                             }};
         });
     return std::static_pointer_cast<Q>(q);
+  }
+
+  // B10: a RandomShuffleQueue (ShuffleQueue<T>, default shards), with the same registry and
+  // default close ops as fifo_queue(). Reopening a shared_name with a different capacity,
+  // element type, min_after_dequeue, or an explicit seed that differs from the queue's (an
+  // explicit seed never matches a queue made without one; no seed matches any) ->
+  // InvalidArgument naming it; a different kind of queue -> InvalidArgument.
+  template <class T>
+  std::shared_ptr<ShuffleQueue<T>> shuffle_queue(std::int64_t capacity,
+                                                 std::int64_t min_after_dequeue,
+                                                 std::optional<std::uint64_t> seed,
+                                                 std::string name,
+                                                 const std::string& shared_name = {}) {
+    using Q = ShuffleQueue<T>;
+    std::shared_ptr<void> q = find_or_add_queue(
+        shared_name, std::move(name), capacity,
+        QueueKey{std::type_index(typeid(T)), "RandomShuffleQueue"},
+        [capacity, min_after_dequeue, seed](
+            const std::string& unique_name,
+            std::shared_ptr<std::pmr::memory_resource> memory) -> QueueEntry {
+          std::shared_ptr<Q> queue(
+              new Q(capacity, min_after_dequeue, seed, unique_name, 0,
+                    memory ? memory.get() : alloc::aligned_resource()),
+              [memory](Q* doomed) { delete doomed; });
+          return QueueEntry{queue,
+                            [queue](CloseMode mode) {
+                              const Status s = queue->close(mode);
+                              if (s != Status::kOk) {
+                                throw queue_error(s, QueueOp::kClose, queue->name(), 1, 0,
+                                                  "RandomShuffleQueue");
+                              }
+                            },
+                            [w = std::weak_ptr<Q>(queue)] {
+                              if (auto alive = w.lock()) alive->interrupt_waiters();
+                            }};
+        });
+    auto queue = std::static_pointer_cast<Q>(q);
+    // The parameters fifo_queue() does not have; immutable, so checked after the lookup.
+    const std::string which = "Shared queue '" + shared_name + "'";
+    if (queue->min_after_dequeue() != static_cast<std::size_t>(min_after_dequeue)) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  which + " has min_after_dequeue " + std::to_string(queue->min_after_dequeue()) +
+                      " but requested min_after_dequeue was " + std::to_string(min_after_dequeue));
+    }
+    if (seed && queue->seed() != seed) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  which + " has seed " +
+                      (queue->seed() ? std::to_string(*queue->seed()) : std::string("none")) +
+                      " but requested seed was " + std::to_string(*seed));
+    }
+    return queue;
   }
 
   // ---- queue runners (D9) ----
