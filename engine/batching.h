@@ -236,6 +236,7 @@ auto slice_input_producer(Session& session, const InputProducerOptions& options,
 struct PipelineStats {
   std::atomic<std::int64_t> producer_blocked_ns{0};
   std::atomic<std::int64_t> consumer_wait_ns{0};
+  std::atomic<std::uint64_t> queued{0};    // enqueued by the enqueue ops (after keep_input)
   std::atomic<std::uint64_t> examples{0};  // dequeued by next()
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> fill_samples{0};
@@ -347,6 +348,7 @@ Session::Op enqueue_op(std::shared_ptr<Q> queue, Source source, Keep keep,
       const auto t0 = may_wait ? Deadline::Clock::now() : Deadline::Clock::time_point();
       const BulkResult r = queue->enqueue_many(std::span<T>(examples));
       if (may_wait) add_elapsed(stats->producer_blocked_ns, t0);
+      if (stats) stats->queued.fetch_add(r.count, std::memory_order_relaxed);
       if (r.status != Status::kOk) throw queue_error(r.status, QueueOp::kEnqueue, queue->name());
     } else {
       T example = source();
@@ -360,6 +362,7 @@ Session::Op enqueue_op(std::shared_ptr<Q> queue, Source source, Keep keep,
         if (stats) add_elapsed(stats->producer_blocked_ns, t0);
       }
       if (s != Status::kOk) throw queue_error(s, QueueOp::kEnqueue, queue->name());
+      if (stats) stats->queued.fetch_add(1, std::memory_order_relaxed);
     }
   };
 }
@@ -424,6 +427,72 @@ auto maybe_batch_join(Session& session, std::vector<Source> sources, Keep keep_i
                       const BatchOptions& options = {}) {
   return internal::batch_impl(session, std::move(sources), 1, std::move(keep_input), options,
                               "maybe_batch_join");
+}
+
+// ---- E10, E11: shuffle batching ----
+
+struct ShuffleBatchOptions : BatchOptions {
+  std::int64_t min_after_dequeue = 0;
+  std::optional<std::uint64_t> seed;  // none: nondeterministic
+  ShuffleBatchOptions() { name = "shuffle_batch"; }
+};
+
+namespace internal {
+
+template <class Source, class Keep>
+auto shuffle_batch_impl(Session& session, std::vector<Source> sources, int threads_per_source,
+                        Keep keep, const ShuffleBatchOptions& options, const char* function) {
+  using T = typename SourceTraits<Source>::Example;
+  check_batch_options(options, function);
+  if (options.capacity <= options.min_after_dequeue) {  // E10
+    throw invalid_argument(std::string(function) + " capacity", options.capacity,
+                           "must be > min_after_dequeue = " +
+                               std::to_string(options.min_after_dequeue));
+  }
+  if (sources.empty()) {
+    throw Error(ErrorKind::kInvalidArgument,
+                std::string("Expected at least one tensor in ") + function + "()");
+  }
+  auto queue = session.shuffle_queue<T>(options.capacity, options.min_after_dequeue, options.seed,
+                                        options.name + "/random_shuffle_queue",
+                                        options.shared_name);
+  std::string gauge = options.name + "/fraction_over_" + std::to_string(options.min_after_dequeue) +
+                      "_of_" + std::to_string(options.capacity - options.min_after_dequeue) +
+                      "_full";
+  return wire(session, std::move(queue), std::move(sources), threads_per_source, std::move(keep),
+              options, options.min_after_dequeue, std::move(gauge));
+}
+
+}  // namespace internal
+
+// E10: num_threads runner threads run `source` into a shuffle queue.
+template <class Source>
+auto shuffle_batch(Session& session, Source source, const ShuffleBatchOptions& options) {
+  return internal::shuffle_batch_impl(session, std::vector<Source>{std::move(source)},
+                                      options.num_threads, nullptr, options, "shuffle_batch");
+}
+
+// E11: one runner thread per source.
+template <class Source>
+auto shuffle_batch_join(Session& session, std::vector<Source> sources,
+                        const ShuffleBatchOptions& options) {
+  return internal::shuffle_batch_impl(session, std::move(sources), 1, nullptr, options,
+                                      "shuffle_batch_join");
+}
+
+// E12.
+template <class Source, class Keep>
+auto maybe_shuffle_batch(Session& session, Source source, Keep keep_input,
+                         const ShuffleBatchOptions& options) {
+  return internal::shuffle_batch_impl(session, std::vector<Source>{std::move(source)},
+                                      options.num_threads, std::move(keep_input), options,
+                                      "maybe_shuffle_batch");
+}
+template <class Source, class Keep>
+auto maybe_shuffle_batch_join(Session& session, std::vector<Source> sources, Keep keep_input,
+                              const ShuffleBatchOptions& options) {
+  return internal::shuffle_batch_impl(session, std::move(sources), 1, std::move(keep_input),
+                                      options, "maybe_shuffle_batch_join");
 }
 
 }  // namespace conveyor

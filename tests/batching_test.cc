@@ -340,5 +340,94 @@ TEST(BatchTest, ASourceErrorStopsThePipelineAndJoinRaisesIt) {
   EXPECT_ERROR(coord.join(), ErrorKind::kInternal, "corrupt record 5");
 }
 
+// ---- E10, E11: shuffle batching ----
+
+TEST(ShuffleBatchTest, E10_CapacityMustExceedMinAfterDequeueAndTheGaugeIsNamed) {
+  Session s;
+  ShuffleBatchOptions o;
+  o.capacity = 10;
+  o.min_after_dequeue = 10;
+  EXPECT_ERROR(shuffle_batch(s, Counter{.n = 1}, o), ErrorKind::kInvalidArgument,
+               "min_after_dequeue = 10");
+  o.min_after_dequeue = 4;
+  auto batches = shuffle_batch(s, Counter{.n = 1}, o);
+  EXPECT_EQ(batches.gauge_name(), "shuffle_batch/fraction_over_4_of_6_full");
+  EXPECT_EQ(batches.queue()->name(), "shuffle_batch/random_shuffle_queue");
+  EXPECT_EQ(batches.fraction_full(), 0.0);
+}
+
+TEST(ShuffleBatchTest, E10_E13_EveryExampleOnceShuffledThenTheRest) {
+  Session s;
+  ShuffleBatchOptions o;
+  o.batch_size = 10;
+  o.capacity = 200;
+  o.min_after_dequeue = 100;
+  o.num_threads = 2;
+  o.seed = 3;
+  o.allow_smaller_final_batch = true;
+  auto batches = shuffle_batch(s, Counter{.n = 1005}, o);
+  Coordinator coord;
+  RunnerThreads threads = s.start_queue_runners(&coord);
+  std::vector<int> got;
+  std::size_t last_size = 0;
+  for (const auto& b : drain(batches)) {
+    got.insert(got.end(), b.begin(), b.end());
+    last_size = b.size();
+  }
+  EXPECT_EQ(last_size, 5u);  // E13: the smaller final batch
+  std::vector<int> sorted = got;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int> all(1005);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(sorted, all);  // exactly once
+  EXPECT_NE(got, all);     // and not in input order
+  coord.request_stop();
+  coord.join();
+}
+
+TEST(ShuffleBatchTest, E11_ShuffleBatchJoinRunsOneThreadPerSource) {
+  Session s;
+  std::vector<Counter> sources(3, Counter{.n = 0});
+  for (int i = 0; i < 3; ++i) sources[static_cast<std::size_t>(i)] = Counter{.n = 100 * (i + 1)};
+  ShuffleBatchOptions o;
+  o.batch_size = 8;
+  o.capacity = 64;
+  o.min_after_dequeue = 16;
+  o.allow_smaller_final_batch = true;
+  o.name = "joined";
+  auto batches = shuffle_batch_join(s, sources, o);
+  Coordinator coord;
+  RunnerThreads threads = s.start_queue_runners(&coord);
+  EXPECT_EQ(threads.size(), 4u);  // 3 sources + close_on_stop
+  std::map<int, int> count;
+  for (const auto& b : drain(batches)) {
+    for (int v : b) ++count[v];
+  }
+  // Source i yields 0 .. 100(i+1)-1: value v arrives once per source that has it.
+  for (int v = 0; v < 300; ++v) EXPECT_EQ(count[v], v < 100 ? 3 : v < 200 ? 2 : 1) << v;
+  coord.request_stop();
+  coord.join();
+}
+
+TEST(ShuffleBatchTest, E12_MaybeShuffleBatchFilters) {
+  Session s;
+  ShuffleBatchOptions o;
+  o.batch_size = 1000;
+  o.capacity = 100;
+  o.min_after_dequeue = 10;
+  o.allow_smaller_final_batch = true;
+  auto batches = maybe_shuffle_batch(s, Counter{.n = 300}, [](int v) { return v % 3 == 0; }, o);
+  Coordinator coord;
+  RunnerThreads threads = s.start_queue_runners(&coord);
+  std::size_t n = 0;
+  for (const auto& b : drain(batches)) {
+    for (int v : b) EXPECT_EQ(v % 3, 0);
+    n += b.size();
+  }
+  EXPECT_EQ(n, 100u);
+  coord.request_stop();
+  coord.join();
+}
+
 }  // namespace
 }  // namespace conveyor

@@ -43,6 +43,7 @@
 
 #include "engine/coordinator.h"
 #include "engine/fifo_queue.h"
+#include "tools/ingest.h"
 #include "engine/status.h"
 #include "engine/thread.h"
 #include "topology/placement.h"
@@ -393,7 +394,7 @@ int run_topo(const TopoOptions& o) {
 // ---------------------------------------------------------------------------------------------
 // command line
 
-constexpr std::string_view kSubcommands[] = {"demo", "topo"};
+constexpr std::string_view kSubcommands[] = {"demo", "ingest", "topo"};
 
 // An integer option's check, run on the text before conversion, so that the error names the
 // value as given: "--items: 'lots' is not an integer", "--producers: 0 is out of range [1, 64]".
@@ -420,6 +421,8 @@ void print_usage(std::FILE* to) {
                "usage: conveyor <subcommand> [options]\n"
                "\n"
                "subcommands:\n"
+               "  ingest TF's input pipeline: files -> readers -> shuffle_batch_join -> consumer,\n"
+               "         on a generated default dataset or --files; checks exactly once per epoch\n"
                "  demo   producers -> FifoQueue -> consumers on embedded text; prints throughput\n"
                "         and checks that every record arrived exactly once\n"
                "  topo   the topology tree (this machine, CONVEYOR_TOPOLOGY, --synthetic, --xml)\n"
@@ -465,6 +468,36 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--capacity", demo.capacity, "Queue capacity, in records")
       ->check(integer_in(1, std::int64_t{1} << 26))
       ->capture_default_str();
+
+  conveyor::tools::IngestOptions ingest;
+  CLI::App* ingest_cmd = app.add_subcommand(
+      "ingest", "files -> reader threads -> shuffle_batch_join -> a consumer checking every record");
+  ingest_cmd->add_option("--files", ingest.files,
+                         "TFRecord files (.txt: newline-delimited text); default: a generated "
+                         "dataset in the cache folder")
+      ->delimiter(',');
+  ingest_cmd->add_option("--data-dir", ingest.data_dir, "Where the default dataset is kept");
+  ingest_cmd->add_option("--readers", ingest.readers, "Reader threads")
+      ->check(integer_in(1, 256))
+      ->capture_default_str();
+  ingest_cmd->add_option("--batch-size", ingest.batch_size, "Examples per batch")
+      ->check(integer_in(1, 1 << 20))
+      ->capture_default_str();
+  ingest_cmd->add_option("--capacity", ingest.capacity, "Shuffle queue capacity")
+      ->check(integer_in(2, std::int64_t{1} << 26))
+      ->capture_default_str();
+  ingest_cmd->add_option("--min-after-dequeue", ingest.min_after_dequeue,
+                         "Examples kept in the shuffle queue while it is open (< capacity)")
+      ->check(integer_in(0, std::int64_t{1} << 26))
+      ->capture_default_str();
+  ingest_cmd->add_option("--epochs", ingest.epochs, "Passes over the files")
+      ->check(integer_in(1, 1000))
+      ->capture_default_str();
+  ingest_cmd->add_option("--seed", ingest.seed, "Seed of the file order and the shuffle")
+      ->capture_default_str();
+  ingest_cmd->add_option("--json", ingest.json, "Write the summary to this file as JSON");
+  bool no_progress = false;
+  ingest_cmd->add_flag("--no-progress", no_progress, "No progress bar or progress lines");
 
   TopoOptions topo;
   CLI::App* topo_cmd = app.add_subcommand(
@@ -519,6 +552,17 @@ int main(int argc, char** argv) {
 
   try {
     if (*demo_cmd) return run_demo(demo);
+    if (*ingest_cmd) {
+      ingest.progress = !no_progress;
+      if (ingest.min_after_dequeue >= ingest.capacity) {
+        std::fprintf(stderr,
+                     "conveyor ingest: --min-after-dequeue %lld must be < --capacity %lld\n",
+                     static_cast<long long>(ingest.min_after_dequeue),
+                     static_cast<long long>(ingest.capacity));
+        return kExitUsage;
+      }
+      return conveyor::tools::run_ingest(ingest);
+    }
     if (*topo_cmd) return run_topo(topo);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "conveyor %s: %s\n", argv[1], e.what());

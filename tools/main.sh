@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j 2 --target conveyor
-exec build/release/tools/conveyor demo "$@"
+exec build/release/tools/conveyor ingest "$@"
