@@ -60,14 +60,18 @@ std::optional<Record> TextLineReader::next() {
       const auto n = static_cast<std::size_t>(static_cast<const char*>(nl) - w.data());
       r.data.append(w.data(), n);
       file_.consume(n + 1);
-      break;
+      if (!r.data.empty() && r.data.back() == '\r') r.data.pop_back();
+      return r;
     }
     // No newline yet: the line continues past this window.
     r.data.append(w);
     file_.consume(w.size());
-    if (file_.fill(1) == 0) break;  // a last line without "\n"
+    if (file_.fill(1) == 0) break;
   }
+  // A last line without "\n". As in TF (InputBuffer::ReadLine), one that is empty once its
+  // "\r" is stripped is not a record.
   if (!r.data.empty() && r.data.back() == '\r') r.data.pop_back();
+  if (r.data.empty()) return std::nullopt;
   return r;
 }
 
