@@ -209,6 +209,13 @@ TEST(Crc32c, MaskIsTensorFlowsAndUnmaskInvertsIt) {
     EXPECT_EQ(crc32c::unmask(crc32c::mask(c)), c);
     EXPECT_EQ(crc32c::unmask(crc32c::unmask(crc32c::mask(crc32c::mask(c)))), c);
   }
+  // A data CRC taken from a file TensorFlow wrote: the record of
+  // tf.compat.v1.Event(file_version=b"CRC test, one two"), as quoted by TensorBoard's Rust data
+  // server (tensorboard/data/server/masked_crc.rs).
+  const std::string tf_event("\x1a\x11" "CRC test, one two");
+  EXPECT_EQ(crc32c::mask(crc32c::value(tf_event)), 0x5794d08au);
+  EXPECT_EQ(tfrecord_frame(tf_event).substr(12 + tf_event.size()), le32(0x5794d08au));
+
   const std::uint32_t crc = crc32c::value("foo");
   EXPECT_NE(crc32c::mask(crc), crc);
   EXPECT_NE(crc32c::mask(crc32c::mask(crc)), crc);
