@@ -99,8 +99,7 @@ std::optional<Record> TFRecordReader::next() {
 
   // The data and its CRC must be in the file before we allocate for them. What is buffered is
   // in the file; beyond that, compare with the size last seen and refresh it (one fstat) only
-  // when the record reaches past it, so a file read front to back costs one fstat per refill
-  // at most.
+  // when the record reaches past it, so reading a file that does not change costs one fstat.
   const std::uint64_t buffered = have - kHeaderSize;
   if (length > std::numeric_limits<std::uint64_t>::max() - kFooterSize) fail("truncated");
   const std::uint64_t needed = length + kFooterSize;

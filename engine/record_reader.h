@@ -5,7 +5,8 @@
 //  - A reader returns a file's records in order, each with the byte offset at which it starts;
 //    next() returns std::nullopt at the clean end of the file (and on every call after it).
 //    offset() is the offset of the next record to read. Not thread-safe: one reader per thread
-//    (as TF's readers, which run one file per reader). Movable, not copyable.
+//    (as TF's readers, which run one file per reader). Movable, not copyable; a moved-from
+//    reader or writer may only be destroyed or assigned to.
 //  - TextLineReader: a record is a line without its "\n" and without one trailing "\r" (so CRLF
 //    files read as LF files); a last line without "\n" is a record (unless it is a lone "\r":
 //    TF drops that one too); an empty file has none; an empty line is an empty record. Lines
