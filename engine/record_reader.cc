@@ -60,14 +60,18 @@ std::optional<Record> TextLineReader::next() {
       const auto n = static_cast<std::size_t>(static_cast<const char*>(nl) - w.data());
       r.data.append(w.data(), n);
       file_.consume(n + 1);
-      break;
+      if (!r.data.empty() && r.data.back() == '\r') r.data.pop_back();
+      return r;
     }
     // No newline yet: the line continues past this window.
     r.data.append(w);
     file_.consume(w.size());
-    if (file_.fill(1) == 0) break;  // a last line without "\n"
+    if (file_.fill(1) == 0) break;
   }
+  // A last line without "\n". As in TF (InputBuffer::ReadLine), one that is empty once its
+  // "\r" is stripped is not a record.
   if (!r.data.empty() && r.data.back() == '\r') r.data.pop_back();
+  if (r.data.empty()) return std::nullopt;
   return r;
 }
 
@@ -95,8 +99,7 @@ std::optional<Record> TFRecordReader::next() {
 
   // The data and its CRC must be in the file before we allocate for them. What is buffered is
   // in the file; beyond that, compare with the size last seen and refresh it (one fstat) only
-  // when the record reaches past it, so a file read front to back costs one fstat per refill
-  // at most.
+  // when the record reaches past it, so reading a file that does not change costs one fstat.
   const std::uint64_t buffered = have - kHeaderSize;
   if (length > std::numeric_limits<std::uint64_t>::max() - kFooterSize) fail("truncated");
   const std::uint64_t needed = length + kFooterSize;

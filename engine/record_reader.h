@@ -5,10 +5,12 @@
 //  - A reader returns a file's records in order, each with the byte offset at which it starts;
 //    next() returns std::nullopt at the clean end of the file (and on every call after it).
 //    offset() is the offset of the next record to read. Not thread-safe: one reader per thread
-//    (as TF's readers, which run one file per reader). Movable, not copyable.
+//    (as TF's readers, which run one file per reader). Movable, not copyable; a moved-from
+//    reader or writer may only be destroyed or assigned to.
 //  - TextLineReader: a record is a line without its "\n" and without one trailing "\r" (so CRLF
-//    files read as LF files); a last line without "\n" is a record; an empty file has none; an
-//    empty line is an empty record. Lines may be any length (they span buffer refills).
+//    files read as LF files); a last line without "\n" is a record (unless it is a lone "\r":
+//    TF drops that one too); an empty file has none; an empty line is an empty record. Lines
+//    may be any length (they span buffer refills).
 //  - TFRecordReader reads TensorFlow's TFRecord format exactly (uncompressed), so files written
 //    by tf.io.TFRecordWriter read as they are. Each record is
 //        uint64 length            little endian

@@ -209,6 +209,13 @@ TEST(Crc32c, MaskIsTensorFlowsAndUnmaskInvertsIt) {
     EXPECT_EQ(crc32c::unmask(crc32c::mask(c)), c);
     EXPECT_EQ(crc32c::unmask(crc32c::unmask(crc32c::mask(crc32c::mask(c)))), c);
   }
+  // A data CRC taken from a file TensorFlow wrote: the record of
+  // tf.compat.v1.Event(file_version=b"CRC test, one two"), as quoted by TensorBoard's Rust data
+  // server (tensorboard/data/server/masked_crc.rs).
+  const std::string tf_event("\x1a\x11" "CRC test, one two");
+  EXPECT_EQ(crc32c::mask(crc32c::value(tf_event)), 0x5794d08au);
+  EXPECT_EQ(tfrecord_frame(tf_event).substr(12 + tf_event.size()), le32(0x5794d08au));
+
   const std::uint32_t crc = crc32c::value("foo");
   EXPECT_NE(crc32c::mask(crc), crc);
   EXPECT_NE(crc32c::mask(crc32c::mask(crc)), crc);
@@ -222,7 +229,7 @@ TEST(Crc32c, PrintsThroughput) {
     const int reps = static_cast<int>(testing::kScale > 1 ? 16 : 1);
     std::uint32_t sink = 0;
     const auto t0 = std::chrono::steady_clock::now();
-    for (int r = 0; r < reps; ++r) sink ^= crc_with(impl, data);
+    for (int r = 0; r < reps; ++r) sink += crc_with(impl, data);
     const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
     std::printf("crc32c %s: %.2f GB/s (sink %08x)\n",
                 impl == crc32c::Implementation::kHardware ? "hardware" : "portable",
@@ -279,6 +286,12 @@ TEST_F(TextLineReaderTest, CrlfReadsAsLfAndOnlyOneTrailingCrIsStripped) {
             (std::vector<Record>{{"a", 0}, {"b", 3}, {"", 6}, {"c", 8}}));
   TextLineReader inner(write_file("inner.txt", "x\ry\r\r\n\rz\n"));
   EXPECT_EQ(read_all(inner), (std::vector<Record>{{"x\ry\r", 0}, {"\rz", 6}}));
+  // A last line that is a lone "\r" is no record (TF's InputBuffer::ReadLine); "\r\n" is one.
+  TextLineReader lone(write_file("lone.txt", "a\n\r"));
+  EXPECT_EQ(read_all(lone), (std::vector<Record>{{"a", 0}}));
+  EXPECT_EQ(lone.offset(), 3u);
+  TextLineReader crlf_only(write_file("crlf_only.txt", "\r\n"));
+  EXPECT_EQ(read_all(crlf_only), (std::vector<Record>{{"", 0}}));
 }
 
 TEST_F(TextLineReaderTest, LinesSpanBufferRefillsAtEverySplit) {

@@ -8,7 +8,8 @@ packages=(
   cmake ninja-build g++ make git pkg-config python3 ca-certificates
   libhwloc-dev hwloc          # topology/
   libtbb-dev libbenchmark-dev libconcurrentqueue-dev libreaderwriterqueue-dev libboost-dev
-  libxenium-dev               # bench/: Google Benchmark and the peer queues
+  libxenium-dev               # bench/: Google Benchmark and the peer queues (Boost: also
+                              # engine/crc32c.cc, Boost.CRC when the CPU lacks SSE4.2)
   libgtest-dev libgmock-dev   # tests/
   libcli11-dev                # tools/: the conveyor command line
   nlohmann-json3-dev          # topology/ plans and tool output as JSON
