@@ -233,6 +233,9 @@ std::vector<Element> split_batch(const Element& batch, std::pmr::memory_resource
 
 Element stack(std::span<Element> elements, const QueueSpec& spec,
               std::pmr::memory_resource* memory) {
+  if (!spec.specified_shapes()) {
+    throw invalid("DequeueMany and DequeueUpTo require the components to have specified shapes.");
+  }
   const std::size_t n = elements.size();
   Element batch;
   batch.components.reserve(spec.num_components());

@@ -112,7 +112,8 @@ std::vector<Element> split_batch(const Element& batch,
 // A14, A31: stacks `elements` (each already checked against `spec`, which has shapes) into one
 // Element whose component i has shape [n] + shape_i. With padding, each unknown dimension of
 // shape_i is the maximum over the batch (0 for an empty batch) and the rest is 0 / "". String
-// tensors of `elements` are moved from; numeric ones are left as they were.
+// tensors of `elements` are moved from; numeric ones are left as they were. A spec without
+// shapes -> InvalidArgument "... require the components to have specified shapes.".
 Element stack(std::span<Element> elements, const QueueSpec& spec,
               std::pmr::memory_resource* memory = alloc::scalable_resource());
 

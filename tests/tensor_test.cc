@@ -617,6 +617,19 @@ TEST(TensorQueue, A31_PaddingChecksCompatibilityAndEmptyBatchHasZeroDims) {
                "current size 0)");
 }
 
+TEST(Stack, A31_PadsRankThreeRowByRow) {
+  const QueueSpec spec{{DType::kInt32}, {Shape({-1, -1, -1})}, {}, Padding::kDynamic};
+  std::vector<Element> elements{
+      elem({Tensor::from<std::int32_t>(Shape({1, 2, 2}), {1, 2, 3, 4})}),
+      elem({Tensor::from<std::int32_t>(Shape({2, 1, 3}), {5, 6, 7, 8, 9, 10})})};
+  EXPECT_EQ(stack(elements, spec)[0],
+            Tensor::from<std::int32_t>(Shape({2, 2, 2, 3}),
+                                       {1, 2, 0, 3, 4, 0, 0, 0, 0, 0, 0, 0,  //
+                                        5, 6, 7, 0, 0, 0, 8, 9, 10, 0, 0, 0}));
+  expect_error([&] { stack(elements, QueueSpec{{DType::kInt32}}); }, ErrorKind::kInvalidArgument,
+               "DequeueMany and DequeueUpTo require the components to have specified shapes.");
+}
+
 // ---------------------------------------------------------------------------------------------
 // E7: shape inference for the batching layer
 
