@@ -47,8 +47,8 @@ void check_common(const QueueSpec& spec, const Element& e) {
 }
 
 void check_shape(const QueueSpec& spec, std::size_t i, const Shape& expected, const Shape& got) {
-  const bool ok = spec.padding == Padding::kDynamic ? expected.compatible_with(got)
-                                                    : expected == got;
+  const bool ok =
+      spec.padding == Padding::kDynamic ? expected.compatible_with(got) : expected == got;
   if (!ok) {
     throw invalid("Shape mismatch in tuple component " + str(i) + ". Expected " +
                   expected.to_string() + ", got " + got.to_string());
@@ -95,7 +95,8 @@ void place(Tensor& src, Tensor& dst, std::size_t base, const std::vector<std::in
   std::size_t src_offset = 0;
   for (;;) {
     std::size_t dst_offset = base;
-    for (std::size_t d = 0; d + 1 < rank; ++d) dst_offset += static_cast<std::size_t>(index[d]) * stride[d];
+    for (std::size_t d = 0; d + 1 < rank; ++d)
+      dst_offset += static_cast<std::size_t>(index[d]) * stride[d];
     transfer(src.dtype(), src.raw(), src_offset, dst.raw(), dst_offset, row);
     src_offset += row;
     // Next outer index (odometer over dimensions rank-2 .. 0).
@@ -126,8 +127,8 @@ std::ostream& operator<<(std::ostream& os, const Element& e) {
 void QueueSpec::validate() const {
   if (dtypes.empty()) throw invalid("Queue needs at least one component: dtypes is empty");
   if (padding == Padding::kDynamic && shapes.size() != dtypes.size()) {
-    throw invalid("Shapes must be provided for all components, but received " +
-                  str(dtypes.size()) + " dtypes and " + str(shapes.size()) + " shapes.");
+    throw invalid("Shapes must be provided for all components, but received " + str(dtypes.size()) +
+                  " dtypes and " + str(shapes.size()) + " shapes.");
   }
   if (!shapes.empty() && shapes.size() != dtypes.size()) {
     throw invalid("Queue shapes must have the same length as dtypes");
@@ -141,8 +142,8 @@ void QueueSpec::validate() const {
       throw invalid("Queue names must be unique: '" + n + "' appears more than once");
     }
   }
-  if (padding == Padding::kNone &&
-      std::any_of(shapes.begin(), shapes.end(), [](const Shape& s) { return !s.fully_defined(); })) {
+  if (padding == Padding::kNone && std::any_of(shapes.begin(), shapes.end(),
+                                               [](const Shape& s) { return !s.fully_defined(); })) {
     throw invalid("All shapes must be fully defined: " + to_string(shapes));
   }
   if (std::any_of(shapes.begin(), shapes.end(), [](const Shape& s) { return !s.known_rank(); })) {
@@ -184,8 +185,8 @@ Element QueueSpec::to_positional(NamedElement&& e) const {
 NamedElement QueueSpec::to_named(Element&& e) const {
   if (!named()) throw invalid("Queue must have names to return a dictionary");
   if (e.size() != names.size()) {
-    throw invalid("Wrong number of components in tuple. Expected " + str(names.size()) +
-                  ", got " + str(e.size()));
+    throw invalid("Wrong number of components in tuple. Expected " + str(names.size()) + ", got " +
+                  str(e.size()));
   }
   NamedElement out;
   for (std::size_t i = 0; i < names.size(); ++i) out.emplace(names[i], std::move(e[i]));
@@ -298,8 +299,8 @@ std::vector<Shape> infer_shapes(std::span<const std::vector<Shape>> sources, Enq
   if (std::any_of(shapes.begin(), shapes.end(), [](const Shape& s) { return !s.known_rank(); })) {
     throw invalid("All shapes must have a defined rank: " + to_string(shapes));
   }
-  if (padding == Padding::kNone &&
-      std::any_of(shapes.begin(), shapes.end(), [](const Shape& s) { return !s.fully_defined(); })) {
+  if (padding == Padding::kNone && std::any_of(shapes.begin(), shapes.end(),
+                                               [](const Shape& s) { return !s.fully_defined(); })) {
     throw invalid("All shapes must be fully defined: " + to_string(shapes));
   }
   return shapes;
@@ -313,8 +314,7 @@ std::vector<Shape> infer_shapes(std::span<const Element> sources, EnqueueMode mo
     std::vector<Shape>& s = shapes.emplace_back();
     for (const Tensor& t : e.components) s.push_back(t.shape());
   }
-  return infer_shapes(std::span<const std::vector<Shape>>(shapes), mode, explicit_shapes,
-                      padding);
+  return infer_shapes(std::span<const std::vector<Shape>>(shapes), mode, explicit_shapes, padding);
 }
 
 }  // namespace conveyor

@@ -86,8 +86,8 @@ Shape::Shape(std::vector<std::int64_t> dims) : dims_(std::move(dims)) {
 int Shape::rank() const noexcept { return known_rank_ ? static_cast<int>(dims_.size()) : -1; }
 
 bool Shape::fully_defined() const noexcept {
-  return known_rank_ && std::none_of(dims_.begin(), dims_.end(),
-                                     [](std::int64_t d) { return d == kUnknownDim; });
+  return known_rank_ &&
+         std::none_of(dims_.begin(), dims_.end(), [](std::int64_t d) { return d == kUnknownDim; });
 }
 
 std::int64_t Shape::num_elements() const noexcept {
@@ -217,9 +217,9 @@ void Tensor::check_type(DType wanted) const {
 
 void Tensor::check_count(std::size_t values) const {
   if (values != count_) {
-    throw Error(ErrorKind::kInvalidArgument,
-                "Shape " + shape_.to_string() + " needs " + std::to_string(count_) +
-                    " values, got " + std::to_string(values));
+    throw Error(ErrorKind::kInvalidArgument, "Shape " + shape_.to_string() + " needs " +
+                                                 std::to_string(count_) + " values, got " +
+                                                 std::to_string(values));
   }
 }
 

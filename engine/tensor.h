@@ -62,9 +62,9 @@ std::ostream& operator<<(std::ostream& os, DType d);
 // std::string. dtype_of<T> is defined for exactly those types.
 template <class T>
 struct DTypeOf;
-#define CONVEYOR_DTYPE_OF(T, D) \
-  template <>                   \
-  struct DTypeOf<T> {           \
+#define CONVEYOR_DTYPE_OF(T, D)              \
+  template <>                                \
+  struct DTypeOf<T> {                        \
     static constexpr DType value = DType::D; \
   };
 CONVEYOR_DTYPE_OF(float, kFloat32)
@@ -161,7 +161,8 @@ class Tensor {
     return t;
   }
   template <class T>
-  static Tensor vector(std::initializer_list<T> values, Memory* memory = alloc::scalable_resource()) {
+  static Tensor vector(std::initializer_list<T> values,
+                       Memory* memory = alloc::scalable_resource()) {
     return from(Shape{static_cast<std::int64_t>(values.size())}, values, memory);
   }
   template <class T>
@@ -230,8 +231,8 @@ class Tensor {
 
   DType dtype_ = DType::kFloat32;
   Shape shape_ = Shape::unknown_rank();  // allocates nothing, so moves are noexcept
-  std::size_t count_ = 0;         // shape_.num_elements()
-  void* data_ = nullptr;          // count_ * size(dtype_) bytes, kAlignment-aligned; null if 0
+  std::size_t count_ = 0;                // shape_.num_elements()
+  void* data_ = nullptr;  // count_ * size(dtype_) bytes, 64-byte aligned; null if 0
   Memory* memory_ = alloc::scalable_resource();
 };
 

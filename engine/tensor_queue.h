@@ -51,16 +51,16 @@ template <class Q>
 concept TypedQueue = std::same_as<typename Q::value_type, Element> &&
     requires(Q q, const Q cq, Element e, std::span<Element> s, std::vector<Element> v,
              std::size_t n, Deadline d, CloseMode m) {
-      { q.enqueue(std::move(e), d) } -> std::same_as<Status>;
-      { q.enqueue_many(s, d) } -> std::same_as<BulkResult>;
-      { q.dequeue(e, d) } -> std::same_as<Status>;
-      { q.dequeue_many(n, v, d) } -> std::same_as<Status>;
-      { q.dequeue_up_to(n, v, d) } -> std::same_as<Status>;
-      { q.close(m, d) } -> std::same_as<Status>;
-      { cq.is_closed() } -> std::convertible_to<bool>;
-      { cq.size_approx() } -> std::convertible_to<std::size_t>;
-      { cq.name() } -> std::convertible_to<std::string_view>;
-    };
+  { q.enqueue(std::move(e), d) } -> std::same_as<Status>;
+  { q.enqueue_many(s, d) } -> std::same_as<BulkResult>;
+  { q.dequeue(e, d) } -> std::same_as<Status>;
+  { q.dequeue_many(n, v, d) } -> std::same_as<Status>;
+  { q.dequeue_up_to(n, v, d) } -> std::same_as<Status>;
+  { q.close(m, d) } -> std::same_as<Status>;
+  { cq.is_closed() } -> std::convertible_to<bool>;
+  { cq.size_approx() } -> std::convertible_to<std::size_t>;
+  { cq.name() } -> std::convertible_to<std::string_view>;
+};
 
 template <TypedQueue Q = FifoQueue<Element>>
 class TensorQueue {
@@ -78,8 +78,8 @@ class TensorQueue {
 
   // Builds Q(capacity, name).
   TensorQueue(QueueSpec spec, std::int64_t capacity, std::string name = "fifo_queue",
-              Memory* memory = alloc::scalable_resource())
-    requires std::constructible_from<Q, std::int64_t, std::string>
+              Memory* memory = alloc::scalable_resource()) requires
+      std::constructible_from<Q, std::int64_t, std::string>
       : TensorQueue(validated(std::move(spec)), nullptr, capacity, std::move(name), memory) {}
 
   const QueueSpec& spec() const noexcept { return spec_; }

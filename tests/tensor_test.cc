@@ -1,6 +1,8 @@
 // The tensor layer: DType / Shape / Tensor, QueueSpec checks, TensorQueue over FifoQueue
 // (SPEC.md A1, A2, A4, A5, A7, A8, A13, A14, A18-A21, A26, A28, A31, E7), and an exactly-once
 // run of producers (enqueue_many) against consumers (dequeue_up_to).
+#include "engine/tensor.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,7 +16,6 @@
 #include <vector>
 
 #include "engine/element.h"
-#include "engine/tensor.h"
 #include "engine/tensor_queue.h"
 #include "test_errors.h"
 #include "test_scale.h"
@@ -52,7 +53,9 @@ class CountingResource : public std::pmr::memory_resource {
     --live;
     std::pmr::new_delete_resource()->deallocate(p, bytes, align);
   }
-  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override {
+    return this == &o;
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -97,8 +100,11 @@ TEST(Tensor, ShapePrintsAsTFDoes) {
   EXPECT_TRUE(Shape::unknown_rank().compatible_with(Shape({1, 2, 3})));
   EXPECT_EQ(Shape({3, 4}).prepend(2), Shape({2, 3, 4}));
   EXPECT_EQ(Shape({2, 3, 4}).drop_first(), Shape({3, 4}));
-  expect_error([] { Shape({3, -2}); }, ErrorKind::kInvalidArgument,
-               "dimension = -2: must be >= 0, or -1 (unknown)");
+  expect_error(
+      [] {
+        Shape({3, -2});
+      },
+      ErrorKind::kInvalidArgument, "dimension = -2: must be >= 0, or -1 (unknown)");
 }
 
 TEST(Tensor, FactoriesAndTypedAccess) {
@@ -129,8 +135,11 @@ TEST(Tensor, FactoriesAndTypedAccess) {
 
   expect_error([&] { (void)v.data<float>(); }, ErrorKind::kInvalidArgument,
                "Tensor of dtype float64 accessed as float32");
-  expect_error([] { Tensor::from<float>(Shape({2, 2}), {1, 2, 3}); }, ErrorKind::kInvalidArgument,
-               "Shape [2,2] needs 4 values, got 3");
+  expect_error(
+      [] {
+        Tensor::from<float>(Shape({2, 2}), {1, 2, 3});
+      },
+      ErrorKind::kInvalidArgument, "Shape [2,2] needs 4 values, got 3");
   expect_error([] { Tensor(DType::kInt8, Shape({-1})); }, ErrorKind::kInvalidArgument,
                "shape = [?]: a tensor's shape must be fully defined");
 }
@@ -178,20 +187,31 @@ TEST(Tensor, EqualityComparesDtypeShapeAndValues) {
 
 TEST(TensorQueue, A1_ShapesCountMustMatchDtypes) {
   expect_error(
-      [] { TensorQueue<>({{DType::kInt32, DType::kFloat32}, {Shape({1})}}, 10, "q"); },
+      [] {
+        TensorQueue<>({{DType::kInt32, DType::kFloat32}, {Shape({1})}}, 10, "q");
+      },
       ErrorKind::kInvalidArgument, "Queue shapes must have the same length as dtypes");
 }
 
 TEST(TensorQueue, A1_NamesCountMustMatchDtypes) {
-  expect_error([] { TensorQueue<>({{DType::kInt32}, {}, {"a", "b"}}, 10, "q"); },
-               ErrorKind::kInvalidArgument, "Queue names must have the same length as dtypes");
-  expect_error([] { TensorQueue<>({{DType::kInt32, DType::kInt32}, {}, {"a", "a"}}, 10, "q"); },
-               ErrorKind::kInvalidArgument, "Queue names must be unique: 'a' appears more than once");
+  expect_error(
+      [] {
+        TensorQueue<>({{DType::kInt32}, {}, {"a", "b"}}, 10, "q");
+      },
+      ErrorKind::kInvalidArgument, "Queue names must have the same length as dtypes");
+  expect_error(
+      [] {
+        TensorQueue<>({{DType::kInt32, DType::kInt32}, {}, {"a", "a"}}, 10, "q");
+      },
+      ErrorKind::kInvalidArgument, "Queue names must be unique: 'a' appears more than once");
 }
 
 TEST(TensorQueue, A1_ShapesMustBeFullyDefinedWithoutPadding) {
-  expect_error([] { TensorQueue<>({{DType::kInt32}, {Shape({-1, 2})}}, 10, "q"); },
-               ErrorKind::kInvalidArgument, "All shapes must be fully defined: [[?,2]]");
+  expect_error(
+      [] {
+        TensorQueue<>({{DType::kInt32}, {Shape({-1, 2})}}, 10, "q");
+      },
+      ErrorKind::kInvalidArgument, "All shapes must be fully defined: [[?,2]]");
 }
 
 TEST(TensorQueue, A2_EmptyComponentListIsInvalidArgument) {
@@ -201,7 +221,9 @@ TEST(TensorQueue, A2_EmptyComponentListIsInvalidArgument) {
 
 TEST(TensorQueue, A31_PaddingNeedsShapesOfKnownRank) {
   expect_error(
-      [] { TensorQueue<>({{DType::kInt32, DType::kInt32}, {}, {}, Padding::kDynamic}, 10, "q"); },
+      [] {
+        TensorQueue<>({{DType::kInt32, DType::kInt32}, {}, {}, Padding::kDynamic}, 10, "q");
+      },
       ErrorKind::kInvalidArgument,
       "Shapes must be provided for all components, but received 2 dtypes and 0 shapes.");
   expect_error(
@@ -224,8 +246,8 @@ TEST(TensorQueue, A4_NamedQueueTakesDictsWithItsKeys) {
   EXPECT_EQ(named.at("label"), Tensor::scalar(3));
   EXPECT_EQ(named.at("path"), Tensor::scalar("a.png"));
 
-  q.enqueue_many(NamedElement{{"label", Tensor::vector({1, 2})},
-                              {"path", Tensor::vector({"x", "y"})}});
+  q.enqueue_many(
+      NamedElement{{"label", Tensor::vector({1, 2})}, {"path", Tensor::vector({"x", "y"})}});
   const Element batch = q.dequeue_many(2);
   EXPECT_EQ(batch, elem({Tensor::vector({1, 2}), Tensor::vector({"x", "y"})}));
 }
@@ -255,8 +277,11 @@ TEST(TensorQueue, A4_DictKeysMustEqualNames) {
   EXPECT_EQ(q.size_approx(), 0u);
 
   TensorQueue<> unnamed({{DType::kInt32}}, 10, "u");
-  expect_error([&] { unnamed.enqueue(NamedElement{{"a", Tensor::scalar(1)}}); },
-               ErrorKind::kInvalidArgument, "Queue must have names to enqueue a dictionary");
+  expect_error(
+      [&] {
+        unnamed.enqueue(NamedElement{{"a", Tensor::scalar(1)}});
+      },
+      ErrorKind::kInvalidArgument, "Queue must have names to enqueue a dictionary");
 }
 
 TEST(TensorQueue, A4_A5_FailedNamedEnqueueGivesTheTensorsBack) {
@@ -307,18 +332,27 @@ TEST_F(A5Checks, A5_WrongNumberOfComponents) {
 
 TEST_F(A5Checks, A5_TypeMismatchInTupleComponent) {
   expect_error(
-      [&] { q_.enqueue(elem({Tensor::scalar(1), Tensor(DType::kFloat64, Shape({3, 3}))})); },
-      ErrorKind::kInvalidArgument, "Type mismatch in tuple component 1. Expected float32, got float64");
+      [&] {
+        q_.enqueue(elem({Tensor::scalar(1), Tensor(DType::kFloat64, Shape({3, 3}))}));
+      },
+      ErrorKind::kInvalidArgument,
+      "Type mismatch in tuple component 1. Expected float32, got float64");
   expect_error(
-      [&] { q_.enqueue(elem({Tensor::scalar(1.0f), Tensor(DType::kFloat32, Shape({3, 3}))})); },
-      ErrorKind::kInvalidArgument, "Type mismatch in tuple component 0. Expected int32, got float32");
+      [&] {
+        q_.enqueue(elem({Tensor::scalar(1.0f), Tensor(DType::kFloat32, Shape({3, 3}))}));
+      },
+      ErrorKind::kInvalidArgument,
+      "Type mismatch in tuple component 0. Expected int32, got float32");
   expect_unchanged_and_usable();
 }
 
 TEST_F(A5Checks, A5_ShapeMismatchInTupleComponent) {
   expect_error(
-      [&] { q_.enqueue(elem({Tensor::scalar(1), Tensor(DType::kFloat32, Shape({3, 4}))})); },
-      ErrorKind::kInvalidArgument, "Shape mismatch in tuple component 1. Expected [3,3], got [3,4]");
+      [&] {
+        q_.enqueue(elem({Tensor::scalar(1), Tensor(DType::kFloat32, Shape({3, 4}))}));
+      },
+      ErrorKind::kInvalidArgument,
+      "Shape mismatch in tuple component 1. Expected [3,3], got [3,4]");
   expect_unchanged_and_usable();
 }
 
@@ -330,8 +364,10 @@ TEST_F(A5Checks, A5_EnqueueManyChecksEveryComponentFirst) {
       ErrorKind::kInvalidArgument,
       "Shape mismatch in tuple component 1. Expected [2,3,3], got [2,3,4]");
   expect_error(
-      [&] { q_.enqueue_many(elem({Tensor::vector({5, 6})})); }, ErrorKind::kInvalidArgument,
-      "Wrong number of components in tuple. Expected 2, got 1");
+      [&] {
+        q_.enqueue_many(elem({Tensor::vector({5, 6})}));
+      },
+      ErrorKind::kInvalidArgument, "Wrong number of components in tuple. Expected 2, got 1");
   expect_unchanged_and_usable();
 }
 
@@ -349,7 +385,9 @@ TEST(TensorQueue, A7_AllComponentsNeedTheSameDimensionZero) {
   TensorQueue<> q({{DType::kInt32, DType::kString}, {Shape{}, Shape{}}}, 10, "q");
   q.enqueue(elem({Tensor::scalar(0), Tensor::scalar("zero")}));
   expect_error(
-      [&] { q.enqueue_many(elem({Tensor::vector({1, 2}), Tensor::vector({"a", "b", "c"})})); },
+      [&] {
+        q.enqueue_many(elem({Tensor::vector({1, 2}), Tensor::vector({"a", "b", "c"})}));
+      },
       ErrorKind::kInvalidArgument,
       "All input tensors must have the same size in the 0th dimension. Component 1 has 3, and "
       "should have 2");
@@ -378,13 +416,17 @@ TEST(TensorQueue, A8_EnqueueManyOfZeroSucceedsEvenWhenClosed) {
   q.close();
   q.enqueue_many(elem({Tensor(DType::kInt32, Shape({0, 2}))}));
   EXPECT_EQ(q.size_approx(), 0u);
-  expect_error([&] { q.enqueue_many(elem({Tensor(DType::kInt32, Shape({1, 2}))})); },
-               ErrorKind::kCancelled, "FIFOQueue 'q' is closed.");
+  expect_error(
+      [&] {
+        q.enqueue_many(elem({Tensor(DType::kInt32, Shape({1, 2}))}));
+      },
+      ErrorKind::kCancelled, "FIFOQueue 'q' is closed.");
 }
 
 TEST(TensorQueue, SplitBatchCopiesRows) {
-  const Element batch = elem({Tensor::from<std::uint8_t>(Shape({2, 2, 2}), {1, 2, 3, 4, 5, 6, 7, 8}),
-                              Tensor::from<std::string>(Shape({2, 1}), {"p", "q"})});
+  const Element batch =
+      elem({Tensor::from<std::uint8_t>(Shape({2, 2, 2}), {1, 2, 3, 4, 5, 6, 7, 8}),
+            Tensor::from<std::string>(Shape({2, 1}), {"p", "q"})});
   const std::vector<Element> rows = split_batch(batch);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1][0], Tensor::from<std::uint8_t>(Shape({2, 2}), {5, 6, 7, 8}));
@@ -432,22 +474,24 @@ TEST(TensorQueue, A14_StacksSeveralShapesAndDtypes) {
                   10, "q");
   for (int i = 0; i < 4; ++i) {
     const float f = static_cast<float>(i);
-    q.enqueue(elem({Tensor::scalar(i),
-                    Tensor::from<float>(Shape({2, 3}), {f, f + 0.1f, f + 0.2f, f + 0.3f, f + 0.4f, f + 0.5f}),
-                    Tensor::vector({"s" + std::to_string(i), std::string(40, static_cast<char>('a' + i))}),
-                    Tensor::vector({i % 2 == 0})}));
+    q.enqueue(elem(
+        {Tensor::scalar(i),
+         Tensor::from<float>(Shape({2, 3}), {f, f + 0.1f, f + 0.2f, f + 0.3f, f + 0.4f, f + 0.5f}),
+         Tensor::vector({"s" + std::to_string(i), std::string(40, static_cast<char>('a' + i))}),
+         Tensor::vector({i % 2 == 0})}));
   }
   const Element b = q.dequeue_many(3);
   EXPECT_EQ(b[0], Tensor::vector({0, 1, 2}));
   ASSERT_EQ(b[1].shape(), Shape({3, 2, 3}));
   for (int i = 0; i < 3; ++i) {
     for (int k = 0; k < 6; ++k) {
-      EXPECT_FLOAT_EQ(b[1].flat<float>()[static_cast<std::size_t>(6 * i + k)], static_cast<float>(i) + 0.1f * static_cast<float>(k));
+      EXPECT_FLOAT_EQ(b[1].flat<float>()[static_cast<std::size_t>(6 * i + k)],
+                      static_cast<float>(i) + 0.1f * static_cast<float>(k));
     }
   }
-  EXPECT_EQ(b[2], Tensor::from<std::string>(Shape({3, 2}), {"s0", std::string(40, 'a'), "s1",
-                                                            std::string(40, 'b'), "s2",
-                                                            std::string(40, 'c')}));
+  EXPECT_EQ(b[2], Tensor::from<std::string>(
+                      Shape({3, 2}), {"s0", std::string(40, 'a'), "s1", std::string(40, 'b'), "s2",
+                                      std::string(40, 'c')}));
   EXPECT_EQ(b[3], Tensor::from<bool>(Shape({3, 1}), {true, false, true}));
   EXPECT_EQ(q.size_approx(), 1u);
   // A16: on an open queue dequeue_up_to waits for all n; at the deadline it puts back (A20).
@@ -463,7 +507,8 @@ TEST(TensorQueue, A14_OneBatchBufferPerComponent) {
   {
     auto fifo = std::make_shared<FifoQueue<Element>>(16, "q");
     TensorQueue<> q({{DType::kInt64, DType::kUInt16}, {Shape({4}), Shape({2, 2})}}, fifo, &memory);
-    q.enqueue_many(elem({Tensor(DType::kInt64, Shape({8, 4})), Tensor(DType::kUInt16, Shape({8, 2, 2}))}));
+    q.enqueue_many(
+        elem({Tensor(DType::kInt64, Shape({8, 4})), Tensor(DType::kUInt16, Shape({8, 2, 2}))}));
     EXPECT_EQ(memory.allocations, 16u);  // 8 rows x 2 components
     memory.allocations = 0;
     const Element b = q.dequeue_many(8);
@@ -537,8 +582,10 @@ TEST(TensorQueue, A28_AllDtypesRoundTrip) {
       three<double>(2.25, 1e300, -1e-300),
       three<std::int8_t>(-128, 0, 127),
       three<std::int16_t>(-32768, 1, 32767),
-      three<std::int32_t>(std::numeric_limits<std::int32_t>::min(), 2, std::numeric_limits<std::int32_t>::max()),
-      three<std::int64_t>(std::numeric_limits<std::int64_t>::min(), 3, std::numeric_limits<std::int64_t>::max()),
+      three<std::int32_t>(std::numeric_limits<std::int32_t>::min(), 2,
+                          std::numeric_limits<std::int32_t>::max()),
+      three<std::int64_t>(std::numeric_limits<std::int64_t>::min(), 3,
+                          std::numeric_limits<std::int64_t>::max()),
       three<std::uint8_t>(0, 1, 255),
       three<std::uint16_t>(0, 1, 65535),
       three<std::uint32_t>(0, 1, 4294967295u),
@@ -568,17 +615,18 @@ TEST(TensorQueue, A28_AllDtypesRoundTrip) {
 // A31: padding
 
 TEST(TensorQueue, A31_PadsUnknownDimensionsWithZero) {
-  TensorQueue<> q({{DType::kInt32, DType::kFloat32}, {Shape({-1}), Shape({-1, 2})}, {}, Padding::kDynamic},
-                  10, "pq");
+  TensorQueue<> q(
+      {{DType::kInt32, DType::kFloat32}, {Shape({-1}), Shape({-1, 2})}, {}, Padding::kDynamic}, 10,
+      "pq");
   q.enqueue(elem({Tensor::vector({1}), Tensor::from<float>(Shape({1, 2}), {1, 2})}));
-  q.enqueue(elem({Tensor::vector({1, 2, 3}), Tensor::from<float>(Shape({0, 2}), std::vector<float>{})}));
+  q.enqueue(
+      elem({Tensor::vector({1, 2, 3}), Tensor::from<float>(Shape({0, 2}), std::vector<float>{})}));
   q.enqueue(elem({Tensor::vector({1, 2}), Tensor::from<float>(Shape({3, 2}), {1, 2, 3, 4, 5, 6})}));
   const Element b = q.dequeue_many(3);
   EXPECT_EQ(b[0], Tensor::from<std::int32_t>(Shape({3, 3}), {1, 0, 0, 1, 2, 3, 1, 2, 0}));
-  EXPECT_EQ(b[1], Tensor::from<float>(Shape({3, 3, 2}),
-                                      {1, 2, 0, 0, 0, 0,  //
-                                       0, 0, 0, 0, 0, 0,  //
-                                       1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(b[1], Tensor::from<float>(Shape({3, 3, 2}), {1, 2, 0, 0, 0, 0,  //
+                                                         0, 0, 0, 0, 0, 0,  //
+                                                         1, 2, 3, 4, 5, 6}));
 }
 
 TEST(TensorQueue, A31_PadsEveryUnknownDimensionOfAMatrix) {
@@ -600,12 +648,18 @@ TEST(TensorQueue, A31_PadsStringsWithEmptyStrings) {
 
 TEST(TensorQueue, A31_PaddingChecksCompatibilityAndEmptyBatchHasZeroDims) {
   TensorQueue<> q({{DType::kInt64}, {Shape({-1, 3})}, {}, Padding::kDynamic}, 10, "pq");
-  expect_error([&] { q.enqueue(elem({Tensor(DType::kInt64, Shape({2, 4}))})); },
-               ErrorKind::kInvalidArgument,
-               "Shape mismatch in tuple component 0. Expected [?,3], got [2,4]");
-  expect_error([&] { q.enqueue_many(elem({Tensor(DType::kInt64, Shape({2, 5, 4}))})); },
-               ErrorKind::kInvalidArgument,
-               "Shape mismatch in tuple component 0. Expected [2,?,3], got [2,5,4]");
+  expect_error(
+      [&] {
+        q.enqueue(elem({Tensor(DType::kInt64, Shape({2, 4}))}));
+      },
+      ErrorKind::kInvalidArgument,
+      "Shape mismatch in tuple component 0. Expected [?,3], got [2,4]");
+  expect_error(
+      [&] {
+        q.enqueue_many(elem({Tensor(DType::kInt64, Shape({2, 5, 4}))}));
+      },
+      ErrorKind::kInvalidArgument,
+      "Shape mismatch in tuple component 0. Expected [2,?,3], got [2,5,4]");
   EXPECT_EQ(q.size_approx(), 0u);
   q.enqueue_many(elem({Tensor(DType::kInt64, Shape({2, 5, 3}))}));
   EXPECT_EQ(q.size_approx(), 2u);
@@ -622,10 +676,10 @@ TEST(Stack, A31_PadsRankThreeRowByRow) {
   std::vector<Element> elements{
       elem({Tensor::from<std::int32_t>(Shape({1, 2, 2}), {1, 2, 3, 4})}),
       elem({Tensor::from<std::int32_t>(Shape({2, 1, 3}), {5, 6, 7, 8, 9, 10})})};
-  EXPECT_EQ(stack(elements, spec)[0],
-            Tensor::from<std::int32_t>(Shape({2, 2, 2, 3}),
-                                       {1, 2, 0, 3, 4, 0, 0, 0, 0, 0, 0, 0,  //
-                                        5, 6, 7, 0, 0, 0, 8, 9, 10, 0, 0, 0}));
+  EXPECT_EQ(
+      stack(elements, spec)[0],
+      Tensor::from<std::int32_t>(Shape({2, 2, 2, 3}), {1, 2, 0, 3, 4, 0, 0, 0, 0,  0, 0, 0,  //
+                                                       5, 6, 7, 0, 0, 0, 8, 9, 10, 0, 0, 0}));
   expect_error([&] { stack(elements, QueueSpec{{DType::kInt32}}); }, ErrorKind::kInvalidArgument,
                "DequeueMany and DequeueUpTo require the components to have specified shapes.");
 }
@@ -640,8 +694,10 @@ TEST(InferShapes, E7_ExplicitShapesWin) {
 }
 
 TEST(InferShapes, E7_InferredFromTheFirstElementWithoutDimZeroForEnqueueMany) {
-  const std::vector<Element> elements{elem({Tensor(DType::kInt32, Shape({4, 2})), Tensor::scalar(1.0)})};
-  EXPECT_EQ(infer_shapes(elements, EnqueueMode::kOne), (std::vector<Shape>{Shape({4, 2}), Shape{}}));
+  const std::vector<Element> elements{
+      elem({Tensor(DType::kInt32, Shape({4, 2})), Tensor::scalar(1.0)})};
+  EXPECT_EQ(infer_shapes(elements, EnqueueMode::kOne),
+            (std::vector<Shape>{Shape({4, 2}), Shape{}}));
   expect_error([&] { infer_shapes(elements, EnqueueMode::kMany); }, ErrorKind::kInvalidArgument,
                "Shape [] must have rank at least 1 (tuple component 1 of an enqueue_many)");
   const std::vector<Element> batch{elem({Tensor(DType::kInt32, Shape({4, 2}))})};
@@ -660,8 +716,9 @@ TEST(InferShapes, E7_UnknownRankOrUndefinedShapeIsInvalidArgument) {
   // With enqueue_many only dimension 0 may be unknown.
   EXPECT_EQ(infer_shapes(partial, EnqueueMode::kMany), std::vector<Shape>{Shape({2})});
   const std::vector<Shape> explicit_unknown{Shape::unknown_rank()};
-  expect_error([&] { infer_shapes(partial, EnqueueMode::kOne, explicit_unknown, Padding::kDynamic); },
-               ErrorKind::kInvalidArgument, "All shapes must have a defined rank: [<unknown>]");
+  expect_error(
+      [&] { infer_shapes(partial, EnqueueMode::kOne, explicit_unknown, Padding::kDynamic); },
+      ErrorKind::kInvalidArgument, "All shapes must have a defined rank: [<unknown>]");
   expect_error([] { infer_shapes(std::span<const Element>{}, EnqueueMode::kOne); },
                ErrorKind::kInvalidArgument, "Expected at least one tensor");
 }
@@ -710,14 +767,17 @@ TEST(TensorQueueConcurrency, A10_A15_A21_ProducersEnqueueManyConsumersDequeueUpT
         try {
           b = q.dequeue_up_to(kUpTo);
         } catch (const Error& e) {
-          if (e.kind() != ErrorKind::kOutOfRange) mismatches.fetch_add(1000, std::memory_order_relaxed);
+          if (e.kind() != ErrorKind::kOutOfRange)
+            mismatches.fetch_add(1000, std::memory_order_relaxed);
           return;
         }
         const auto ids = b[0].flat<std::int64_t>();
         const auto texts = b[1].flat<std::string>();
-        if (ids.size() == 0 || ids.size() != texts.size()) mismatches.fetch_add(1, std::memory_order_relaxed);
+        if (ids.size() == 0 || ids.size() != texts.size())
+          mismatches.fetch_add(1, std::memory_order_relaxed);
         for (std::size_t i = 0; i < ids.size(); ++i) {
-          if (texts[i] != std::to_string(ids[i])) mismatches.fetch_add(1, std::memory_order_relaxed);
+          if (texts[i] != std::to_string(ids[i]))
+            mismatches.fetch_add(1, std::memory_order_relaxed);
           seen[static_cast<std::size_t>(c)].push_back(ids[i]);
         }
       }
