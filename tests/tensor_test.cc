@@ -733,21 +733,35 @@ TEST(InferShapes, E7_SourcesOfAJoinMustAgree) {
 // ---------------------------------------------------------------------------------------------
 // Exactly once: producers enqueue_many, consumers dequeue_up_to (A10, A15, A21 at the tensor
 // layer). Every row carries (producer, sequence) in an int64 and its decimal form in a string.
+// Run over tbbmalloc (the default) and over new/delete, which ASan and TSan see through, so a
+// buffer used after it was freed or handed over would show there.
 
-TEST(TensorQueueConcurrency, A10_A15_A21_ProducersEnqueueManyConsumersDequeueUpToExactlyOnce) {
+class TensorQueueConcurrency : public ::testing::TestWithParam<const char*> {
+ protected:
+  static std::pmr::memory_resource* memory() {
+    return std::string(GetParam()) == "scalable" ? alloc::scalable_resource()
+                                                 : std::pmr::new_delete_resource();
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Memory, TensorQueueConcurrency,
+                         ::testing::Values("scalable", "new_delete"),
+                         [](const auto& info) { return std::string(info.param); });
+
+TEST_P(TensorQueueConcurrency, A10_A15_A21_ProducersEnqueueManyConsumersDequeueUpToExactlyOnce) {
+  std::pmr::memory_resource* const memory = TensorQueueConcurrency::memory();
   constexpr int kProducers = 3;
   constexpr int kConsumers = 2;
   constexpr std::int64_t kBatch = 7;
   const std::int64_t batches = static_cast<std::int64_t>(4 * testing::kScale);
   constexpr std::int64_t kUpTo = 5;
-  TensorQueue<> q({{DType::kInt64, DType::kString}, {Shape{}, Shape{}}}, 16, "q");
+  TensorQueue<> q({{DType::kInt64, DType::kString}, {Shape{}, Shape{}}}, 16, "q", memory);
 
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       for (std::int64_t b = 0; b < batches; ++b) {
-        Tensor ids(DType::kInt64, Shape({kBatch}));
-        Tensor texts(DType::kString, Shape({kBatch}));
+        Tensor ids(DType::kInt64, Shape({kBatch}), memory);
+        Tensor texts(DType::kString, Shape({kBatch}), memory);
         for (std::int64_t i = 0; i < kBatch; ++i) {
           const std::int64_t id = p * 1'000'000 + b * kBatch + i;
           ids.data<std::int64_t>()[i] = id;
