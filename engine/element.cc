@@ -38,6 +38,9 @@ void check_common(const QueueSpec& spec, const Element& e) {
                   ", got " + str(e.size()));
   }
   for (std::size_t i = 0; i < e.size(); ++i) {
+    if (!e[i].initialized()) {
+      throw invalid("Tuple component " + str(i) + " is an uninitialized tensor (moved from?)");
+    }
     if (e[i].dtype() != spec.dtypes[i]) {
       throw invalid("Type mismatch in tuple component " + str(i) + ". Expected " +
                     std::string(to_string(spec.dtypes[i])) + ", got " +

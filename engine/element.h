@@ -76,6 +76,7 @@ struct QueueSpec {
 
   // A5, one element. InvalidArgument:
   //   "Wrong number of components in tuple. Expected 2, got 1"
+  //   "Tuple component 0 is an uninitialized tensor (moved from?)"
   //   "Type mismatch in tuple component 1. Expected int32, got float32"
   //   "Shape mismatch in tuple component 1. Expected [3,3], got [3,4]"
   // (padding: the shape need only be compatible, "[?,3]" takes "[5,3]").

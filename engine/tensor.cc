@@ -93,7 +93,9 @@ bool Shape::fully_defined() const noexcept {
 std::int64_t Shape::num_elements() const noexcept {
   if (!fully_defined()) return -1;
   std::int64_t n = 1;
-  for (const std::int64_t d : dims_) n *= d;
+  for (const std::int64_t d : dims_) {
+    if (__builtin_mul_overflow(n, d, &n)) return -1;
+  }
   return n;
 }
 
@@ -156,9 +158,14 @@ Tensor::Tensor(DType dtype, Shape shape, Memory* memory)
   if (!shape_.fully_defined()) {
     throw invalid_argument("shape", shape_.to_string(), "a tensor's shape must be fully defined");
   }
-  count_ = static_cast<std::size_t>(shape_.num_elements());
+  const std::int64_t n = shape_.num_elements();
+  std::size_t bytes = 0;
+  if (n < 0 ||
+      __builtin_mul_overflow(static_cast<std::size_t>(n), conveyor::size(dtype_), &bytes)) {
+    throw invalid_argument("shape", shape_.to_string(), "too many elements for one tensor");
+  }
+  count_ = static_cast<std::size_t>(n);
   if (count_ == 0) return;
-  const std::size_t bytes = count_ * conveyor::size(dtype_);
   data_ = memory_->allocate(bytes, kAlignment);
   if (dtype_ == DType::kString) {
     std::uninitialized_default_construct_n(strings(data_), count_);  // noexcept for std::string

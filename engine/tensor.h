@@ -109,7 +109,7 @@ class Shape {
   std::int64_t dim(int i) const { return dims_.at(static_cast<std::size_t>(i)); }
   const std::vector<std::int64_t>& dims() const noexcept { return dims_; }
   bool fully_defined() const noexcept;
-  // Product of the dimensions; -1 unless fully defined.
+  // Product of the dimensions; -1 unless fully defined (or if it overflows int64).
   std::int64_t num_elements() const noexcept;
   // TF's IsCompatibleWith: unknown rank or unknown dimensions match anything.
   bool compatible_with(const Shape& other) const noexcept;
@@ -232,7 +232,7 @@ class Tensor {
   DType dtype_ = DType::kFloat32;
   Shape shape_ = Shape::unknown_rank();  // allocates nothing, so moves are noexcept
   std::size_t count_ = 0;                // shape_.num_elements()
-  void* data_ = nullptr;  // count_ * size(dtype_) bytes, 64-byte aligned; null if 0
+  void* data_ = nullptr;                 // count_ * size(dtype_) bytes, 64-byte aligned; null if 0
   Memory* memory_ = alloc::scalable_resource();
 };
 

@@ -144,6 +144,23 @@ TEST(Tensor, FactoriesAndTypedAccess) {
                "shape = [?]: a tensor's shape must be fully defined");
 }
 
+TEST(Tensor, ShapeTooLargeIsInvalidArgument) {
+  const std::int64_t big = std::int64_t{1} << 40;
+  EXPECT_EQ(Shape({big, big}).num_elements(), -1);
+  expect_error(
+      [&] {
+        Tensor(DType::kInt8, Shape({big, big}));
+      },
+      ErrorKind::kInvalidArgument,
+      "shape = [1099511627776,1099511627776]: too many elements for one tensor");
+  expect_error(
+      [&] {
+        Tensor(DType::kInt64, Shape({big, big >> 18}));
+      },
+      ErrorKind::kInvalidArgument,
+      "shape = [1099511627776,4194304]: too many elements for one tensor");
+}
+
 TEST(Tensor, CopyIsDeepAndMoveStealsTheBuffer) {
   CountingResource memory;
   {
@@ -644,6 +661,17 @@ TEST(TensorQueue, A31_PadsStringsWithEmptyStrings) {
   q.enqueue(elem({Tensor::vector<std::string>({"b", std::string(50, 'c')})}));
   EXPECT_EQ(q.dequeue_up_to(2)[0],
             Tensor::from<std::string>(Shape({2, 2}), {"a", "", "b", std::string(50, 'c')}));
+}
+
+TEST(TensorQueue, A5_A31_UninitializedTensorIsRejectedBeforeItReachesTheQueue) {
+  TensorQueue<> q({{DType::kFloat32}, {Shape({-1})}, {}, Padding::kDynamic}, 10, "pq");
+  Tensor t = Tensor::vector<float>({1, 2});
+  Tensor stolen = std::move(t);
+  expect_error([&] { q.enqueue(elem({std::move(t)})); }, ErrorKind::kInvalidArgument,
+               "Tuple component 0 is an uninitialized tensor (moved from?)");
+  EXPECT_EQ(q.size_approx(), 0u);
+  q.enqueue(elem({std::move(stolen)}));
+  EXPECT_EQ(q.dequeue_many(1)[0], Tensor::from<float>(Shape({1, 2}), {1, 2}));
 }
 
 TEST(TensorQueue, A31_PaddingChecksCompatibilityAndEmptyBatchHasZeroDims) {
