@@ -11,6 +11,9 @@
 //    the size).
 //  - One process-wide instance; thread-safe; equal to itself (and, when TBB is built with RTTI,
 //    to any other TBB scalable resource).
+//  - Under ThreadSanitizer it is a thin wrapper that tells TSan about the happens-before edge
+//    tbbmalloc provides when it hands a block freed by one thread to another (tbbmalloc is not
+//    instrumented); without it, recycled blocks show up as false data races.
 // The header names no TBB type: TBB is linked privately by conveyor::alloc.
 #pragma once
 
