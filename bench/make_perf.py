@@ -1083,6 +1083,47 @@ def shuffle_section(path):
     return "\n".join(L).rstrip() + "\n"
 
 
+INGEST_REPRODUCE = "bench/ingest_perf.sh"
+
+
+def ingest_section(path):
+    L = ["## conveyor ingest (the main job)", ""]
+    if not os.path.exists(path):
+        L.append(f"Not measured yet: `{path}` does not exist. Produce it with "
+                 f"`{INGEST_REPRODUCE}`.")
+        return "\n".join(L) + "\n"
+    doc = json.load(open(path))
+    runs = doc.get("runs", [])
+    if not runs:
+        L.append(f"`{path}` holds no runs; rerun `{INGEST_REPRODUCE}`.")
+        return "\n".join(L) + "\n"
+    r0 = runs[0]
+    L.append(f"Generated from `{path}`. Reproduce: `{doc.get('command') or INGEST_REPRODUCE}` "
+             f"(commit {doc.get('commit', '?')}, load average after the runs "
+             f"{doc.get('load_after', '?')}).")
+    L.append("")
+    L.append(f"What runs: `conveyor ingest` on its default dataset ({r0['files']} TFRecord files), "
+             f"{r0['epochs']} epochs, {r0['readers']} reader threads -> `shuffle_batch_join` "
+             f"(capacity {r0['capacity']}, min_after_dequeue {r0['min_after_dequeue']}, batch "
+             f"{r0['batch_size']}) -> one consumer checking exactly once per epoch. Whole-pipeline "
+             f"figures (no peer runs this pipeline); {len(runs)} runs, medians.")
+    L.append("")
+    def m(key):
+        return med([float(r[key]) for r in runs])
+    ok = sum(1 for r in runs if r.get("exactly_once"))
+    L.append("| records / run | records/s | batches/s | MB/s | producers blocked on full, s | "
+             "consumer waiting, s | shuffle fill above min | exactly once |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    L.append(f"| {int(m('records'))} | {fmt_rate(m('records_per_second'))} | "
+             f"{m('batches_per_second'):.0f} | {m('megabytes_per_second'):.0f} | "
+             f"{m('producer_blocked_seconds'):.3f} | {m('consumer_wait_seconds'):.3f} | "
+             f"{100 * m('queue_fill'):.0f}% | {ok} of {len(runs)} runs |")
+    L.append("")
+    L.append("Per run, records/s: " + ", ".join(fmt_rate(float(r["records_per_second"]))
+                                               for r in runs) + ".")
+    return "\n".join(L) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", help="queue_bench --benchmark_out JSON")
@@ -1093,6 +1134,8 @@ def main():
     ap.add_argument("--shuffle", default=None,
                     help="shuffle_bench JSON: adds the section 'Shuffle queue vs TF-style mutex "
                          "shuffle queue' (says how to produce the file if it does not exist)")
+    ap.add_argument("--ingest", default=None,
+                    help="bench/ingest_perf.sh's JSON: adds the section 'conveyor ingest'")
     args = ap.parse_args()
     context, runs = load_runs(args.json)
     if not runs:
@@ -1102,6 +1145,8 @@ def main():
         out += "\n" + runner_section(args.runners)
     if args.shuffle is not None:
         out += "\n" + shuffle_section(args.shuffle)
+    if args.ingest is not None:
+        out += "\n" + ingest_section(args.ingest)
     sys.stdout.write(out)
 
 

@@ -149,6 +149,6 @@ queue_command=()
 [[ "${runners_only}" == 1 ]] || queue_command=(--command "bench/run_perf.sh${*:+ $*}")
 [[ "${shuffle_only}" == 1 ]] && queue_command=()
 python3 bench/make_perf.py "${results}" "${queue_command[@]}" --runners "${runner_results}" \
-  --shuffle "${shuffle_results}" > "${perf_out}.tmp"
+  --shuffle "${shuffle_results}" --ingest bench/results/ingest.json > "${perf_out}.tmp"
 mv "${perf_out}.tmp" "${perf_out}"
 echo "wrote ${perf_out} from ${results}, ${runner_results} and ${shuffle_results}" >&2
