@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -316,6 +317,38 @@ void number_from_env(const char* var, Field& field) {
   if (const char* v = std::getenv(var); v != nullptr && *v != '\0') {
     field = static_cast<Field>(std::strtod(v, nullptr));
   }
+}
+
+// The flags every benchmark executable shares, --items=N --reps=N --stall_s=S --cap_s=S, with
+// environment fallbacks <env_prefix>_ITEMS, _REPS, _STALL_S, _CAP_S read first. `extra(arg)`
+// sees every other argument and returns true when it consumed it (an executable's own flags);
+// what nobody consumed stays in argv for Google Benchmark. reps and items end >= 1.
+template <class Config, class Extra>
+void parse_common_flags(int& argc, char** argv, const std::string& env_prefix, Config& config,
+                        Extra extra) {
+  number_from_env((env_prefix + "_ITEMS").c_str(), config.items);
+  number_from_env((env_prefix + "_REPS").c_str(), config.reps);
+  number_from_env((env_prefix + "_STALL_S").c_str(), config.stall_s);
+  number_from_env((env_prefix + "_CAP_S").c_str(), config.cap_s);
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (const char* v = flag_value(a, "items")) {
+      config.items = static_cast<decltype(config.items)>(std::strtod(v, nullptr));
+    } else if (const char* v = flag_value(a, "reps")) {
+      config.reps = std::atoi(v);
+    } else if (const char* v = flag_value(a, "stall_s")) {
+      config.stall_s = std::strtod(v, nullptr);
+    } else if (const char* v = flag_value(a, "cap_s")) {
+      config.cap_s = std::strtod(v, nullptr);
+    } else if (!extra(a)) {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  if (config.reps < 1) config.reps = 1;
+  if (config.items < 1) config.items = 1;
 }
 
 }  // namespace conveyor::bench

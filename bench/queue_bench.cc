@@ -521,34 +521,17 @@ void register_all() {
 
 // Reads our flags (and their env fallbacks), removing the flags from argv.
 void parse_flags(int& argc, char** argv) {
-  number_from_env("CONVEYOR_BENCH_ITEMS", g_config.items);
-  number_from_env("CONVEYOR_BENCH_REPS", g_config.reps);
-  number_from_env("CONVEYOR_BENCH_STALL_S", g_config.stall_s);
-  number_from_env("CONVEYOR_BENCH_CAP_S", g_config.cap_s);
   number_from_env("CONVEYOR_BENCH_IDLE_S", g_config.idle_s);
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (const char* v = flag_value(a, "items")) {
-      g_config.items = static_cast<std::uint64_t>(std::strtod(v, nullptr));
-    } else if (const char* v = flag_value(a, "reps")) {
-      g_config.reps = std::atoi(v);
-    } else if (const char* v = flag_value(a, "spin_tries")) {
+  parse_common_flags(argc, argv, "CONVEYOR_BENCH", g_config, [](std::string_view a) {
+    if (const char* v = flag_value(a, "spin_tries")) {
       spin_tries = static_cast<unsigned>(std::strtoul(v, nullptr, 10));
-    } else if (const char* v = flag_value(a, "stall_s")) {
-      g_config.stall_s = std::strtod(v, nullptr);
-    } else if (const char* v = flag_value(a, "cap_s")) {
-      g_config.cap_s = std::strtod(v, nullptr);
     } else if (const char* v = flag_value(a, "idle_s")) {
       g_config.idle_s = std::strtod(v, nullptr);
     } else {
-      argv[out++] = argv[i];
+      return false;
     }
-  }
-  argc = out;
-  argv[argc] = nullptr;
-  if (g_config.reps < 1) g_config.reps = 1;
-  if (g_config.items < 1) g_config.items = 1;
+    return true;
+  });
 }
 
 void add_context(const std::string& command) {

@@ -496,29 +496,7 @@ void register_all() {
 // ---- flags and context ----------------------------------------------------------------------
 
 void parse_flags(int& argc, char** argv) {
-  number_from_env("CONVEYOR_RUNNER_ITEMS", g_config.items);
-  number_from_env("CONVEYOR_RUNNER_REPS", g_config.reps);
-  number_from_env("CONVEYOR_RUNNER_STALL_S", g_config.stall_s);
-  number_from_env("CONVEYOR_RUNNER_CAP_S", g_config.cap_s);
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (const char* v = flag_value(a, "items")) {
-      g_config.items = static_cast<std::uint64_t>(std::strtod(v, nullptr));
-    } else if (const char* v = flag_value(a, "reps")) {
-      g_config.reps = std::atoi(v);
-    } else if (const char* v = flag_value(a, "stall_s")) {
-      g_config.stall_s = std::strtod(v, nullptr);
-    } else if (const char* v = flag_value(a, "cap_s")) {
-      g_config.cap_s = std::strtod(v, nullptr);
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  argc = out;
-  argv[argc] = nullptr;
-  if (g_config.reps < 1) g_config.reps = 1;
-  if (g_config.items < 1) g_config.items = 1;
+  parse_common_flags(argc, argv, "CONVEYOR_RUNNER", g_config, [](std::string_view) { return false; });
 }
 
 void add_context(const std::string& command) {
