@@ -82,6 +82,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -140,6 +141,8 @@ class ShuffleQueue {
 
  public:
   using value_type = T;
+  // The kind TF's messages name (TensorQueue over a ShuffleQueue says "RandomShuffleQueue").
+  static constexpr std::string_view kTfKind = "RandomShuffleQueue";
   static constexpr int kMaxShards = 64;
   static constexpr int kDefaultMaxShards = 8;
 
