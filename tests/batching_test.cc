@@ -26,14 +26,6 @@ namespace {
 using testutil::message_of;
 using testutil::thrown_by;
 
-#define EXPECT_ERROR(statement, kind, text)                                      \
-  do {                                                                           \
-    const std::exception_ptr e_ = thrown_by([&] { (void)(statement); });         \
-    ASSERT_TRUE(e_) << "no error from " #statement;                              \
-    EXPECT_EQ(kind_of(e_), kind) << message_of(e_);                              \
-    EXPECT_NE(message_of(e_).find(text), std::string::npos) << message_of(e_);   \
-  } while (0)
-
 // A source of 0, 1, ..., n-1, then OutOfRange (the input is over). Thread-safe.
 struct Counter {
   std::shared_ptr<std::atomic<int>> next = std::make_shared<std::atomic<int>>(0);

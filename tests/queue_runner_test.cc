@@ -38,14 +38,6 @@ using namespace std::chrono_literals;
 using testutil::message_of;
 using testutil::thrown_by;
 
-#define EXPECT_ERROR(statement, kind, text)                    \
-  do {                                                         \
-    const std::exception_ptr e_ = thrown_by([&] { statement; }); \
-    ASSERT_TRUE(e_) << "no error from " #statement;            \
-    EXPECT_EQ(kind_of(e_), kind) << message_of(e_);            \
-    EXPECT_NE(message_of(e_).find(text), std::string::npos) << message_of(e_); \
-  } while (0)
-
 using IntQueue = FifoQueue<int>;
 
 // An op that enqueues values from `next` into `q`, throwing TF's error on failure.

@@ -49,3 +49,14 @@ std::string what_of(F&& f) {
 }
 
 }  // namespace conveyor::testutil
+
+// Expects `statement` to throw a conveyor::Error of `kind` whose message contains `text`.
+#define EXPECT_ERROR(statement, kind, text)                                                \
+  do {                                                                                     \
+    const std::exception_ptr e_ =                                                          \
+        ::conveyor::testutil::thrown_by([&] { (void)(statement); });                       \
+    ASSERT_TRUE(e_) << "no error from " #statement;                                        \
+    EXPECT_EQ(::conveyor::kind_of(e_), kind) << ::conveyor::testutil::message_of(e_);      \
+    EXPECT_NE(::conveyor::testutil::message_of(e_).find(text), std::string::npos)          \
+        << ::conveyor::testutil::message_of(e_);                                           \
+  } while (0)
