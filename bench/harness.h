@@ -9,8 +9,11 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <atomic>
@@ -349,6 +352,33 @@ void parse_common_flags(int& argc, char** argv, const std::string& env_prefix, C
   argv[argc] = nullptr;
   if (config.reps < 1) config.reps = 1;
   if (config.items < 1) config.items = 1;
+}
+
+// Context every benchmark's JSON carries: compiler, flags, whether assertions were on, kernel.
+// (CONVEYOR_BENCH_COMPILER / _CXX_FLAGS are compile definitions of each bench target.)
+inline void add_build_context() {
+  benchmark::AddCustomContext("conveyor_compiler", CONVEYOR_BENCH_COMPILER);
+  benchmark::AddCustomContext("conveyor_cxx_flags", CONVEYOR_BENCH_CXX_FLAGS);
+#ifdef NDEBUG
+  benchmark::AddCustomContext("conveyor_build", "NDEBUG");
+#else
+  benchmark::AddCustomContext("conveyor_build", "assertions on (not a release build)");
+#endif
+  utsname u{};
+  if (uname(&u) == 0) {
+    benchmark::AddCustomContext("kernel",
+                                std::string(u.sysname) + " " + u.release + " " + u.version);
+  }
+}
+
+// The command line as typed (before parse_common_flags() removes our flags).
+inline std::string command_line(int argc, char** argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0) command += ' ';
+    command += argv[i];
+  }
+  return command;
 }
 
 }  // namespace conveyor::bench

@@ -549,18 +549,7 @@ void add_context(const std::string& command) {
                                 std::to_string(g_topology->os_index(kProducerPu)) + "," +
                                     std::to_string(g_topology->os_index(kConsumerPu)));
   }
-  benchmark::AddCustomContext("conveyor_compiler", CONVEYOR_BENCH_COMPILER);
-  benchmark::AddCustomContext("conveyor_cxx_flags", CONVEYOR_BENCH_CXX_FLAGS);
-#ifdef NDEBUG
-  benchmark::AddCustomContext("conveyor_build", "NDEBUG");
-#else
-  benchmark::AddCustomContext("conveyor_build", "assertions on (not a release build)");
-#endif
-  utsname u{};
-  if (uname(&u) == 0) {
-    benchmark::AddCustomContext("kernel",
-                                std::string(u.sysname) + " " + u.release + " " + u.version);
-  }
+  add_build_context();
 }
 
 }  // namespace
@@ -568,11 +557,7 @@ void add_context(const std::string& command) {
 
 int main(int argc, char** argv) {
   using namespace conveyor::bench;
-  std::string command;  // as typed, before parse_flags() removes our flags
-  for (int i = 0; i < argc; ++i) {
-    if (i > 0) command += ' ';
-    command += argv[i];
-  }
+  const std::string command = command_line(argc, argv);  // before parse_flags()
   parse_flags(argc, argv);
   conveyor::topology::Topology topology;
   g_topology = &topology;

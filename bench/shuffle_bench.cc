@@ -261,17 +261,7 @@ void add_context(const std::string& command) {
   benchmark::AddCustomContext("conveyor_capacity", std::to_string(kCapacity));
   benchmark::AddCustomContext("conveyor_min_after_dequeue", std::to_string(kMinAfterDequeue));
   benchmark::AddCustomContext("conveyor_pus", std::to_string(g_topology->num_pus()));
-  benchmark::AddCustomContext("conveyor_compiler", CONVEYOR_BENCH_COMPILER);
-  benchmark::AddCustomContext("conveyor_cxx_flags", CONVEYOR_BENCH_CXX_FLAGS);
-#ifdef NDEBUG
-  benchmark::AddCustomContext("conveyor_build", "NDEBUG");
-#else
-  benchmark::AddCustomContext("conveyor_build", "assertions on (not a release build)");
-#endif
-  utsname u{};
-  if (uname(&u) == 0) {
-    benchmark::AddCustomContext("kernel", std::string(u.sysname) + " " + u.release);
-  }
+  add_build_context();
 }
 
 }  // namespace
@@ -279,8 +269,7 @@ void add_context(const std::string& command) {
 
 int main(int argc, char** argv) {
   using namespace conveyor::bench;
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  const std::string command = command_line(argc, argv);  // before parse_flags()
   parse_flags(argc, argv);
   g_topology = std::make_shared<const conveyor::topology::Topology>(
       conveyor::topology::Topology::this_machine());
