@@ -59,6 +59,7 @@
 #include "engine/queue_runner.h"
 #include "engine/session.h"
 #include "engine/status.h"
+#include "engine/trace.h"
 
 namespace conveyor {
 
@@ -291,7 +292,11 @@ class Batches {
         stats_->batches.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    if (s == Status::kOk) return out;
+    if (s == Status::kOk) {
+      trace::batch(queue_trace_id(), out.size());
+      trace::occupancy(queue_trace_id(), queue_->size_approx());
+      return out;
+    }
     if (s == Status::kClosed) return std::nullopt;
     throw queue_error(s, QueueOp::kDequeue, queue_->name(), batch_size_, queue_->size_approx());
   }
@@ -309,6 +314,15 @@ class Batches {
   std::size_t batch_size() const noexcept { return batch_size_; }
 
  private:
+  // The queue's id in traces (engine/trace.h), 0 for a queue type without one.
+  std::uint32_t queue_trace_id() const noexcept {
+    if constexpr (requires(const Q& q) { q.trace_id(); }) {
+      return queue_->trace_id();
+    } else {
+      return 0;
+    }
+  }
+
   std::shared_ptr<PipelineStats> stats_;
   std::shared_ptr<Q> queue_;
   std::size_t batch_size_;

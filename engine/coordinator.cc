@@ -6,6 +6,7 @@
 #include "engine/internal/backoff.h"
 #include "engine/internal/event_count.h"
 #include "engine/internal/futex.h"
+#include "engine/trace.h"
 
 namespace conveyor {
 
@@ -60,13 +61,16 @@ bool all_done(const std::vector<Thread::Handle>& threads) noexcept {
 Coordinator::Coordinator() : Coordinator({ErrorKind::kOutOfRange}) {}
 
 Coordinator::Coordinator(std::initializer_list<ErrorKind> clean_stop_kinds)
-    : clean_stop_mask_(mask_of(clean_stop_kinds.begin(), clean_stop_kinds.end())) {}
+    : clean_stop_mask_(mask_of(clean_stop_kinds.begin(), clean_stop_kinds.end())),
+      trace_id_(trace::register_object("coordinator", "coordinator")) {}
 
 Coordinator::Coordinator(const std::vector<ErrorKind>& clean_stop_kinds)
     : clean_stop_mask_(mask_of(clean_stop_kinds.data(),
-                               clean_stop_kinds.data() + clean_stop_kinds.size())) {}
+                               clean_stop_kinds.data() + clean_stop_kinds.size())),
+      trace_id_(trace::register_object("coordinator", "coordinator")) {}
 
 Coordinator::~Coordinator() {
+  trace::forget_object(trace_id_);
   // relaxed: by contract nobody else uses the coordinator while it is destroyed.
   RegisteredThread* n = registered_.load(std::memory_order_relaxed);
   while (n != nullptr) {
@@ -120,7 +124,9 @@ void Coordinator::request_stop(std::exception_ptr error) {
       break;
     }
   }
+  trace::stop_requested(trace_id_, error != nullptr);
   if (error) {
+    trace::first_error(trace_id_, kind_of(error));
     error_ = std::move(error);
     // S2: pairs with S3 of the next slot holder (join's read, clear_stop). A plain store, not
     // unlock_slot(): the wake below is unconditional anyway and also wakes slot sleepers.
@@ -248,11 +254,13 @@ void Coordinator::join(const std::vector<const Thread*>& threads,
   }
 
   // C7/C8: until every thread is done or a stop is requested; join itself never requests one.
+  trace::join_begin(trace_id_);
   wait_lifecycle([&] { return should_stop() || all_done(all); }, Deadline::never());
   // C7: the stragglers' grace period.
   if (!all_done(all)) {
     wait_lifecycle([&] { return all_done(all); }, Deadline::after(stop_grace_period));
   }
+  trace::join_end(trace_id_);
 
   std::string stragglers;
   for (const Thread::Handle& h : all) {

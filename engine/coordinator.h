@@ -166,6 +166,8 @@ class Coordinator {
   std::atomic<bool> joined_{false};
   // Head of the push-only stack of registered threads (newest first).
   std::atomic<RegisteredThread*> registered_{nullptr};
+  // Names this coordinator in traces (engine/trace.h); read-only.
+  const std::uint32_t trace_id_;
 };
 
 }  // namespace conveyor

@@ -55,6 +55,7 @@
 #include "engine/internal/owner.h"
 #include "engine/internal/spsc_ring.h"
 #include "engine/status.h"
+#include "engine/trace.h"
 
 namespace conveyor {
 
@@ -94,7 +95,9 @@ class FifoQueue {
   // The constructing thread touches the slots first.
   explicit FifoQueue(std::int64_t capacity, std::string name = "fifo_queue",
                      std::pmr::memory_resource* memory = alloc::aligned_resource())
-      : ring_(checked_capacity(capacity), checked_memory(memory)), name_(std::move(name)) {}
+      : ring_(checked_capacity(capacity), checked_memory(memory)),
+        name_(std::move(name)),
+        trace_("fifo_queue", name_, static_cast<std::int64_t>(ring_.capacity())) {}
 
   FifoQueue(const FifoQueue&) = delete;
   FifoQueue& operator=(const FifoQueue&) = delete;
@@ -104,6 +107,8 @@ class FifoQueue {
   // Where the ring's slots live (the constructor's `memory`).
   std::pmr::memory_resource* memory() const noexcept { return ring_.memory(); }
   bool is_closed() const noexcept { return ring_.closed(); }  // A24
+  // The queue's id in traces (engine/trace.h).
+  std::uint32_t trace_id() const noexcept { return trace_.id(); }
 
   // Stored elements (A12): not those held by a pending dequeue_many, nor the unpushed rest of a
   // pending enqueue_many. A snapshot: stale as soon as it returns.
@@ -158,8 +163,9 @@ class FifoQueue {
     for (;;) {
       const Status s = try_dequeue(out);
       if (s != Status::kEmpty) return s;
-      if (await(
-              *not_empty_, deadline, [this] { return consumer_may_progress(); },
+      if (traced_await(
+              trace::Side::kEmpty, *not_empty_, deadline,
+              [this] { return consumer_may_progress(); },
               [this] {
                 return !ring_.consumers_held() && (ring_.poll_data() || stash_nonempty());
               }) == Status::kTimedOut) {
@@ -248,6 +254,7 @@ class FifoQueue {
   // the deadline (the close still takes effect when they finish; enqueues arriving later fail).
   // kCancelPendingEnqueues: closes at once, fails blocked enqueues, always kOk.
   Status close(CloseMode mode = CloseMode::kDrain, Deadline deadline = Deadline::never()) noexcept {
+    trace::queue_closed(trace_id(), mode == CloseMode::kCancelPendingEnqueues);
     if (mode == CloseMode::kCancelPendingEnqueues) {
       // seq_cst: visible to a drain close() before the ring's closed bit is.
       cancelled_.store(true, std::memory_order_seq_cst);
@@ -258,7 +265,8 @@ class FifoQueue {
     if (!ring_.begin_close(/*cancel=*/false)) return Status::kClosed;
     // seq_cst: pairs with the registration in enqueue_slow() (store->load on both sides).
     if (registered_producers_->load(std::memory_order_seq_cst) == 0) finish_close();
-    const Status s = await(*not_full_, deadline, [this] { return ring_.closed(); });
+    const Status s =
+        traced_await(trace::Side::kClose, *not_full_, deadline, [this] { return ring_.closed(); });
     if (s == Status::kTimedOut) return verdict(Status::kTimedOut);
     return cancelled_.load(std::memory_order_seq_cst) ? Status::kCancelled : Status::kOk;
   }
@@ -347,6 +355,21 @@ class FifoQueue {
     return await(event, deadline, ready, ready);
   }
 
+  // await() as a blocked span in traces (engine/trace.h), with the queue's size at both ends.
+  template <class Ready, class SpinReady>
+  Status traced_await(trace::Side side, EventCount& event, Deadline deadline, Ready ready,
+                      SpinReady spin_ready) noexcept {
+    trace::queue_blocked_begin(trace_id(), side, size_approx());
+    const Status s = await(event, deadline, ready, spin_ready);
+    trace::queue_blocked_end(trace_id(), side, size_approx());
+    return s;
+  }
+  template <class Ready>
+  Status traced_await(trace::Side side, EventCount& event, Deadline deadline,
+                      Ready ready) noexcept {
+    return traced_await(side, event, deadline, ready, ready);
+  }
+
   // The spin phase of await() alone: never sleeps.
   template <class Ready>
   static void spin_until(Ready ready) noexcept {
@@ -388,9 +411,18 @@ class FifoQueue {
 
   // ---- blocked producers ----
 
+  // The producers' slow path, a blocked span in traces from before it registers (so a
+  // registered producer is always inside its span) until it is done.
+  BulkResult enqueue_slow(std::span<T> items, Deadline deadline) noexcept {
+    trace::queue_blocked_begin(trace_id(), trace::Side::kFull, size_approx());
+    const BulkResult r = enqueue_blocked(items, deadline);
+    trace::queue_blocked_end(trace_id(), trace::Side::kFull, size_approx());
+    return r;
+  }
+
   // Registers as a blocked producer (so a plain close waits for it: A17), then pushes all of
   // `items` as one run, holding the producer side when it needs more than one claim.
-  BulkResult enqueue_slow(std::span<T> items, Deadline deadline) noexcept {
+  BulkResult enqueue_blocked(std::span<T> items, Deadline deadline) noexcept {
     // seq_cst: pairs with begin_close() + the load in close() (store->load on both sides).
     registered_producers_->fetch_add(1, std::memory_order_seq_cst);
     if (ring_.closing()) return unregister({Status::kClosed, 0});
@@ -540,8 +572,8 @@ class FifoQueue {
     }
     // Slow path: hold the consumer side so our run stays contiguous, take what there is, wait.
     while (!ring_.try_hold_consumers()) {
-      if (await(*not_empty_, deadline, [this] { return !ring_.consumers_held(); }) ==
-          Status::kTimedOut) {
+      if (traced_await(trace::Side::kEmpty, *not_empty_, deadline,
+                       [this] { return !ring_.consumers_held(); }) == Status::kTimedOut) {
         return Status::kTimedOut;
       }
     }
@@ -566,8 +598,8 @@ class FifoQueue {
         result = Status::kClosed;
         break;
       }
-      if (await(*not_empty_, deadline, [this] { return has_data() || ring_.closed(); }) ==
-          Status::kTimedOut) {
+      if (traced_await(trace::Side::kEmpty, *not_empty_, deadline,
+                       [this] { return has_data() || ring_.closed(); }) == Status::kTimedOut) {
         if (has_data()) continue;  // we hold the side: this claim cannot fail
         result = Status::kTimedOut;
         break;
@@ -592,6 +624,7 @@ class FifoQueue {
 
   Ring ring_;
   const std::string name_;  // read-only configuration
+  const trace::Registration trace_;  // the queue's name in traces; read-only
   // Producers sleep here for room or for the producers' hold; a drain close() sleeps here for
   // the blocked producers to finish. Consumers notify it after freeing slots.
   CachePadded<EventCount> not_full_;

@@ -10,6 +10,7 @@
 #include "engine/internal/futex.h"
 #include "engine/internal/owner.h"
 #include "engine/session.h"
+#include "engine/trace.h"
 
 namespace conveyor {
 namespace internal {
@@ -264,12 +265,16 @@ RunnerThreads QueueRunner::make_threads(Session& session, Coordinator* coord, bo
                const internal::OwnerScope owner(session.owner_flag());
                try {
                  session.bind_runner_thread(pu, thread_name);
+                 const trace::Registration runner("runner", thread_name);
                  for (;;) {
                    // D4: a stop (or the session closing) ends the thread without closing.
                    if ((coord != nullptr && coord->should_stop()) || session.closed()) break;
                    try {
+                     trace::op_begin(runner.id());
                      op();
+                     trace::op_end(runner.id(), true);
                    } catch (...) {
+                     trace::op_end(runner.id(), false);
                      std::exception_ptr e = std::current_exception();
                      if (!state->is_closed_kind(e)) throw;
                      // D5: the queue was closed; the last thread of the session closes ours.

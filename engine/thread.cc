@@ -4,6 +4,7 @@
 
 #include "engine/internal/event_count.h"
 #include "engine/internal/futex.h"
+#include "engine/trace.h"
 
 namespace conveyor {
 
@@ -72,6 +73,7 @@ std::string Thread::kernel_name(const std::string& name) {
 }
 
 void Thread::begin(const State& s) noexcept {
+  trace::thread_begin(s.name);
   try {
     const std::string k = kernel_name(s.kernel.empty() ? s.name : s.kernel);
     // The name is cosmetic (debuggers, top -H, traces): a failure is ignored.
@@ -82,6 +84,7 @@ void Thread::begin(const State& s) noexcept {
 }
 
 void Thread::finish(State& s, std::exception_ptr error) noexcept {
+  trace::thread_end();
   s.error = std::move(error);
   // D1: pairs with D2 in Handle::done(); publishes `error` and everything the body wrote.
   s.done.store(1, std::memory_order_release);

@@ -4,6 +4,12 @@
 //   conveyor topo [--synthetic DESC | --xml PATH] [--producers N] [--consumers M] [--queues K]
 //                 [--policy none|compact|scatter|numa_local|explicit] [--smt] [--pus 0,2,4]
 //                 [--json]
+//   conveyor trace record [-o FILE] [--events N] -- <command> [args...]
+//   conveyor trace report FILE [--json] [--top N]
+//   conveyor trace export FILE --format perfetto [-o OUT]
+//   conveyor ingest ... [--trace FILE]
+//
+// trace: see tools/trace.h.
 //
 // One subcommand per job, each a `run_<name>(options)` returning the process exit code; main()
 // only parses. Exit codes: 0 done, 1 the job ran and found something wrong, 2 usage error (no or
@@ -44,6 +50,7 @@
 #include "engine/coordinator.h"
 #include "engine/fifo_queue.h"
 #include "tools/ingest.h"
+#include "tools/trace.h"
 #include "engine/status.h"
 #include "engine/thread.h"
 #include "topology/placement.h"
@@ -394,7 +401,7 @@ int run_topo(const TopoOptions& o) {
 // ---------------------------------------------------------------------------------------------
 // command line
 
-constexpr std::string_view kSubcommands[] = {"demo", "ingest", "topo"};
+constexpr std::string_view kSubcommands[] = {"demo", "ingest", "topo", "trace"};
 
 // An integer option's check, run on the text before conversion, so that the error names the
 // value as given: "--items: 'lots' is not an integer", "--producers: 0 is out of range [1, 64]".
@@ -427,6 +434,8 @@ void print_usage(std::FILE* to) {
                "         and checks that every record arrived exactly once\n"
                "  topo   the topology tree (this machine, CONVEYOR_TOPOLOGY, --synthetic, --xml)\n"
                "         and a thread placement plan for queues of producers and consumers\n"
+               "  trace  record (-- <command>), report or export (--format perfetto) a trace of\n"
+               "         where a pipeline waits: per queue, per thread, top stalls\n"
                "\n"
                "`conveyor <subcommand> --help` lists a subcommand's options.\n");
 }
@@ -498,6 +507,44 @@ int main(int argc, char** argv) {
   ingest_cmd->add_option("--json", ingest.json, "Write the summary to this file as JSON");
   bool no_progress = false;
   ingest_cmd->add_flag("--no-progress", no_progress, "No progress bar or progress lines");
+  ingest_cmd->add_option("--trace", ingest.trace,
+                         "Record a trace of the run into this file (`conveyor trace report`)");
+
+  struct TraceOptions {
+    std::string output = "conveyor.trace";
+    std::int64_t events = std::int64_t{1} << 18;
+    std::vector<std::string> command;
+    std::string file;
+    bool json = false;
+    std::int64_t top = 10;
+    std::string format;
+  } tr;
+  CLI::App* trace_cmd =
+      app.add_subcommand("trace", "Record, report or export a trace of where a pipeline waits");
+  trace_cmd->require_subcommand(1);
+  CLI::App* record_cmd = trace_cmd->add_subcommand(
+      "record", "Run a command linked with Conveyor with tracing on (CONVEYOR_TRACE=FILE)");
+  record_cmd->add_option("-o,--output", tr.output, "Trace file to write")->capture_default_str();
+  record_cmd->add_option("--events", tr.events, "Ring size per thread, in events")
+      ->check(integer_in(16, std::int64_t{1} << 28))
+      ->capture_default_str();
+  record_cmd->add_option("command", tr.command, "The command and its arguments, after --")
+      ->required();
+  CLI::App* report_cmd = trace_cmd->add_subcommand(
+      "report", "Per queue and per thread: who waited on whom, and for how long");
+  report_cmd->add_option("file", tr.file, "Trace file")->required();
+  report_cmd->add_flag("--json", tr.json, "Print one JSON document instead of text");
+  report_cmd->add_option("--top", tr.top, "Stalls to list")
+      ->check(integer_in(0, 1000000))
+      ->capture_default_str();
+  CLI::App* export_cmd =
+      trace_cmd->add_subcommand("export", "Write the trace as Chrome trace event JSON");
+  export_cmd->add_option("file", tr.file, "Trace file")->required();
+  export_cmd->add_option("--format", tr.format, "Output format: perfetto")
+      ->required()
+      ->check(CLI::IsMember({"perfetto"}));
+  export_cmd->add_option("-o,--output", tr.output,
+                         "Where to write (default: FILE with .json appended)");
 
   TopoOptions topo;
   CLI::App* topo_cmd = app.add_subcommand(
@@ -564,6 +611,45 @@ int main(int argc, char** argv) {
       return conveyor::tools::run_ingest(ingest);
     }
     if (*topo_cmd) return run_topo(topo);
+    namespace ttrace = conveyor::tools::trace;
+    if (*record_cmd) {
+      return ttrace::run_record(tr.output, static_cast<std::size_t>(tr.events), tr.command);
+    }
+    if (*report_cmd || *export_cmd) {
+      ttrace::Trace t;
+      try {
+        t = ttrace::read_trace(tr.file);
+      } catch (const conveyor::Error& e) {
+        std::fprintf(stderr, "conveyor trace: %s\n", e.what());
+        return kExitUsage;  // the file named on the command line is missing or not a trace
+      }
+      if (*report_cmd) {
+        const ttrace::Report r = ttrace::analyze(t, static_cast<std::size_t>(tr.top));
+        if (tr.json) {
+          std::printf("%s\n", ttrace::report_json(r, t).dump(2).c_str());
+        } else {
+          std::printf("%s", ttrace::report_text(r, t).c_str());
+        }
+        return kExitOk;
+      }
+      const std::string out = export_cmd->count("--output") != 0 ? tr.output : tr.file + ".json";
+      std::FILE* f = std::fopen(out.c_str(), "wb");
+      if (f == nullptr) {
+        std::fprintf(stderr, "conveyor trace export: --output '%s': cannot be written\n",
+                     out.c_str());
+        return kExitUsage;
+      }
+      const std::string text = ttrace::export_perfetto(t).dump();
+      const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+      if (std::fclose(f) != 0 || !ok) {
+        std::fprintf(stderr, "conveyor trace export: writing '%s' failed\n", out.c_str());
+        return kExitWrong;
+      }
+      std::fprintf(stderr,
+                   "conveyor trace export: %s (open it in ui.perfetto.dev or chrome://tracing)\n",
+                   out.c_str());
+      return kExitOk;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "conveyor %s: %s\n", argv[1], e.what());
     return kExitWrong;

@@ -24,6 +24,7 @@
 #include "engine/queue_errors.h"
 #include "engine/record_reader.h"
 #include "engine/session.h"
+#include "engine/trace.h"
 
 namespace conveyor::tools {
 namespace {
@@ -257,6 +258,26 @@ int run_ingest(const IngestOptions& o) {
   }
 
   // ---- the pipeline ----
+  // Traced from before the queues exist to after the threads are joined.
+  struct TraceScope {
+    bool on = false;
+    ~TraceScope() {
+      if (!on) return;
+      try {
+        (void)conveyor::trace::stop();  // an error path: the trace is still written
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "conveyor ingest: trace not written: %s\n", e.what());
+      }
+    }
+  } trace_scope;
+  if (!o.trace.empty()) {
+    conveyor::trace::Options trace_options;
+    trace_options.path = o.trace;
+    // A default run (2 epochs) records about 300k events per reader thread: no drops.
+    trace_options.events_per_thread = std::size_t{1} << 19;
+    conveyor::trace::start(trace_options);
+    trace_scope.on = true;
+  }
   Session session;
   InputProducerOptions files_options;
   files_options.num_epochs = o.epochs;
@@ -311,6 +332,14 @@ int run_ingest(const IngestOptions& o) {
     pipeline_error = std::current_exception();
   }
   session.close();
+  if (trace_scope.on) {
+    trace_scope.on = false;
+    const conveyor::trace::Summary s = conveyor::trace::stop();
+    std::fprintf(stderr,
+                 "ingest: trace written to %s: %" PRIu64 " events from %zu threads, %" PRIu64
+                 " dropped; see `conveyor trace report %s`\n",
+                 s.path.c_str(), s.events, s.threads, s.dropped, s.path.c_str());
+  }
 
   const std::uint64_t read = counts->records.load();
   const bool completed = !pipeline_error && !consumer_error;

@@ -29,6 +29,7 @@ struct IngestOptions {
   std::uint64_t seed = 1;
   std::string json;        // write the summary here as one JSON object
   bool progress = true;    // a progress bar on a terminal, plain lines otherwise
+  std::string trace;       // record a trace of the run into this file (engine/trace.h)
 };
 
 // Runs the pipeline, prints the summary; returns the process exit code (0 ok, 1 pipeline

@@ -14,6 +14,7 @@ packages=(
   libcli11-dev                # tools/: the conveyor command line
   nlohmann-json3-dev          # topology/ plans and tool output as JSON
   libprotobuf-dev protobuf-compiler  # engine/: QueueRunnerDef in TensorFlow's wire format
+  systemtap-sdt-dev           # engine/trace.h: <sys/sdt.h> USDT probes
 )
 
 missing=()

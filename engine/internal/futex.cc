@@ -8,6 +8,8 @@
 #include <climits>
 #include <ctime>
 
+#include "engine/trace.h"
+
 namespace conveyor::internal {
 
 namespace {
@@ -36,18 +38,24 @@ WaitResult futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expe
     ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     tsp = &ts;
   }
+  trace::park(&word);
   const long r = futex_call(word, FUTEX_WAIT_BITSET, expected, tsp, FUTEX_BITSET_MATCH_ANY);
-  if (r == 0) return WaitResult::kAwoken;
-  switch (errno) {
-    case EAGAIN: return WaitResult::kValueChanged;
-    case EINTR: return WaitResult::kInterrupted;
-    case ETIMEDOUT: return WaitResult::kTimedOut;
-    default: return WaitResult::kAwoken;  // treated as spurious: the caller re-checks
+  WaitResult result = WaitResult::kAwoken;
+  if (r != 0) {
+    switch (errno) {
+      case EAGAIN: result = WaitResult::kValueChanged; break;
+      case EINTR: result = WaitResult::kInterrupted; break;
+      case ETIMEDOUT: result = WaitResult::kTimedOut; break;
+      default: break;  // treated as spurious (kAwoken): the caller re-checks
+    }
   }
+  trace::unpark(&word, static_cast<int>(result));
+  return result;
 }
 
 void futex_wake(const std::atomic<std::uint32_t>& word, int count) noexcept {
-  futex_call(word, FUTEX_WAKE, static_cast<std::uint32_t>(count), nullptr, 0);
+  const long woken = futex_call(word, FUTEX_WAKE, static_cast<std::uint32_t>(count), nullptr, 0);
+  if (woken > 0) trace::wake(&word, woken);
 }
 
 }  // namespace conveyor::internal
