@@ -268,7 +268,14 @@ class Batches {
         batch_size_(batch_size),
         allow_smaller_(allow_smaller_final_batch),
         gauge_floor_(gauge_floor),
-        gauge_name_(std::move(gauge_name)) {}
+        gauge_name_(std::move(gauge_name)) {
+    if constexpr (requires(const Q& q) { q.trace_id(); }) {
+      queue_trace_id_ = queue_->trace_id();
+    } else {  // a queue that does not name itself in traces: named here, for the batch events
+      queue_trace_name_ = std::make_shared<const trace::Registration>("queue", queue_->name());
+      queue_trace_id_ = queue_trace_name_->id();
+    }
+  }
 
   // The next batch; nullopt once the input is over (see the contract).
   std::optional<std::vector<Example>> next(Deadline deadline = Deadline::never()) {
@@ -293,8 +300,8 @@ class Batches {
       }
     }
     if (s == Status::kOk) {
-      trace::batch(queue_trace_id(), out.size());
-      trace::occupancy(queue_trace_id(), queue_->size_approx());
+      trace::batch(queue_trace_id_, out.size());
+      trace::occupancy(queue_trace_id_, queue_->size_approx());
       return out;
     }
     if (s == Status::kClosed) return std::nullopt;
@@ -314,14 +321,6 @@ class Batches {
   std::size_t batch_size() const noexcept { return batch_size_; }
 
  private:
-  // The queue's id in traces (engine/trace.h), 0 for a queue type without one.
-  std::uint32_t queue_trace_id() const noexcept {
-    if constexpr (requires(const Q& q) { q.trace_id(); }) {
-      return queue_->trace_id();
-    } else {
-      return 0;
-    }
-  }
 
   std::shared_ptr<PipelineStats> stats_;
   std::shared_ptr<Q> queue_;
@@ -329,6 +328,9 @@ class Batches {
   bool allow_smaller_;
   std::int64_t gauge_floor_;  // 0, or min_after_dequeue for a shuffle queue
   std::string gauge_name_;
+  // The queue's id in traces (engine/trace.h): its own trace_id(), or one registered here.
+  std::shared_ptr<const trace::Registration> queue_trace_name_;
+  std::uint32_t queue_trace_id_ = 0;
 };
 
 namespace internal {

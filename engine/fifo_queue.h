@@ -356,8 +356,9 @@ class FifoQueue {
   }
 
   // await() as a blocked span in traces (engine/trace.h), with the queue's size at both ends.
+  // noinline: a slow path; kept out of the fast paths that call it (STYLE.md, "Waiting").
   template <class Ready, class SpinReady>
-  Status traced_await(trace::Side side, EventCount& event, Deadline deadline, Ready ready,
+  [[gnu::noinline]] Status traced_await(trace::Side side, EventCount& event, Deadline deadline, Ready ready,
                       SpinReady spin_ready) noexcept {
     trace::queue_blocked_begin(trace_id(), side, size_approx());
     const Status s = await(event, deadline, ready, spin_ready);
@@ -413,7 +414,7 @@ class FifoQueue {
 
   // The producers' slow path, a blocked span in traces from before it registers (so a
   // registered producer is always inside its span) until it is done.
-  BulkResult enqueue_slow(std::span<T> items, Deadline deadline) noexcept {
+  [[gnu::noinline]] BulkResult enqueue_slow(std::span<T> items, Deadline deadline) noexcept {
     trace::queue_blocked_begin(trace_id(), trace::Side::kFull, size_approx());
     const BulkResult r = enqueue_blocked(items, deadline);
     trace::queue_blocked_end(trace_id(), trace::Side::kFull, size_approx());

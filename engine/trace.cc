@@ -125,7 +125,7 @@ std::uint64_t ticks() noexcept {
 
 thread_local ThreadBuffer* t_buffer = nullptr;
 thread_local bool t_exited = false;  // this thread's exit handler ran: record nothing more
-thread_local char t_name[64] = {};   // set_thread_name(); empty: the kernel's name
+thread_local char t_name[128] = {};   // set_thread_name(); empty: the kernel's name
 
 // Marks the thread's buffer exited when the thread ends. Constructed when the thread attaches
 // (a thread_local with a destructor is built on first use).

@@ -460,18 +460,18 @@ std::string report_text(const Report& r, const Trace& trace) {
         << trace.thread_name(s.thread) << " blocked on " << side_name(s.side) << " in queue "
         << trace.object_name(s.queue) << " at " << seconds(s.begin_ns) << "\n";
   }
-  out << "\nthreads:            busy  blocked   parked      ops  mean op  lifetime\n";
+  out << "\nthreads:\n    busy  blocked   parked      ops   mean op   lifetime  thread\n";
   for (const ThreadReport& t : r.threads) {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "  %-14.14s %s  %s  %s  %7" PRIu64 "  %7s  %s", t.name.c_str(),
+    std::snprintf(buf, sizeof buf, "  %s  %s  %s  %7" PRIu64 "  %8s  %9s  ",
                   percent(t.busy_ns, t.lifetime_ns).c_str(),
                   percent(t.blocked_ns, t.lifetime_ns).c_str(),
                   percent(t.parked_ns, t.lifetime_ns).c_str(), t.ops,
                   t.ops ? duration(static_cast<double>(t.op_ns) / static_cast<double>(t.ops)).c_str()
                         : "-",
                   seconds(t.lifetime_ns).c_str());
-    out << buf;
-    if (t.name.size() > 14) out << "  " << t.name;
+    out << buf << t.name;
+    if (t.dropped != 0) out << " (" << t.dropped << " events dropped)";
     out << "\n";
   }
   if (!r.coordinators.empty()) out << "\ncoordinators:\n";
