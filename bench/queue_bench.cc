@@ -69,6 +69,7 @@
 #include "bench/conveyor_adapters.h"
 #include "bench/harness.h"
 #include "bench/peers.h"
+#include "bench/throughput.h"
 #include "topology/topology.h"
 
 namespace conveyor::bench {
@@ -85,7 +86,6 @@ Config g_config;
 const topology::Topology* g_topology = nullptr;
 
 constexpr auto kIdlePeriod = std::chrono::milliseconds(50);
-constexpr std::uint64_t kProgressStep = 4096;  // consumers publish progress this often
 constexpr unsigned kProducerPu = 0;
 constexpr unsigned kConsumerPu = 1;
 
@@ -100,8 +100,6 @@ struct Scenario {
   Placement placement;
   Kind kind;
 };
-
-constexpr int kMaxBatch = 64;  // the workers' batch buffers are on their stacks
 
 constexpr Scenario kScenarios[] = {
     {"Spsc1P1C", 1, 1, 1, Placement::kPinned, Kind::kThroughput},
@@ -119,67 +117,9 @@ constexpr bool batches_fit() {
 }
 static_assert(batches_fit());
 
-// What one worker thread reports; padded so that the workers' stores do not share lines.
-struct WorkerResult {
-  std::uint64_t sum = 0;     // of the values taken
-  std::uint64_t sum_sq = 0;  // of their squares, mod 2^64: a loss and a duplicate that cancel
-                             // in `sum` do not also cancel here
-  std::uint64_t count = 0;
-  std::string error;  // a placement failure
-};
-
-// Starts `producers + consumers` threads, each pinned (producers to PU 0, consumers to PU 1)
-// when the scenario says so, waits until all of them have built their handles and sleep on the
-// gate, then releases them and joins. Returns the wall time from release to the last join and
-// the process usage over the same window.
-struct Window {
-  double wall_s = 0;
-  Usage usage;
-  double others_cpu_frac = 0;  // other processes' (and the hypervisor's) share of the CPUs
-};
-
-template <class Body>
-Window run_gated(int threads, Body body) {
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(threads));
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&, i] { body(i, ready, go); });
-  }
-  for (int r = ready.load(std::memory_order_acquire); r < threads;
-       r = ready.load(std::memory_order_acquire)) {
-    ready.wait(r, std::memory_order_acquire);  // acquire: pairs with the workers' release add
-  }
-  const MachineCpu m0 = MachineCpu::now();
-  const Usage u0 = Usage::now();
-  const auto t0 = std::chrono::steady_clock::now();
-  go.store(true, std::memory_order_release);  // release: pairs with the workers' gate wait
-  go.notify_all();
-  for (auto& t : pool) t.join();
-  const auto t1 = std::chrono::steady_clock::now();
-  const Usage used = Usage::now() - u0;
-  const MachineCpu m1 = MachineCpu::now();
-  const double wall = std::chrono::duration<double>(t1 - t0).count();
-  const double capacity = wall * static_cast<double>(std::max(1, m1.cpus));
-  const double others = std::max(0.0, (m1.busy_s - m0.busy_s) - used.cpu_s);
-  return {wall, used, capacity > 0 ? std::min(1.0, others / capacity) : 0.0};
-}
-
-// Inside a worker: pin (if asked), build the handle, report ready, sleep on the gate.
-inline void arrive_and_wait(std::atomic<int>& ready, std::atomic<bool>& go) {
-  ready.fetch_add(1, std::memory_order_release);  // release: pairs with run_gated's acquire
-  ready.notify_one();
-  go.wait(false, std::memory_order_acquire);  // acquire: pairs with the release of go
-}
-
 void pin_or_record(const Scenario& sc, unsigned pu, WorkerResult& r) {
   if (sc.placement != Placement::kPinned) return;
-  try {
-    g_topology->pin_current_thread(pu);
-  } catch (const std::exception& e) {
-    r.error = e.what();
-  }
+  conveyor::bench::pin_or_record(*g_topology, pu, r.error);
 }
 
 void set_probe_counters(benchmark::State& state, double before, double after) {
@@ -235,128 +175,35 @@ std::string first_error(const std::vector<CachePadded<WorkerResult>>& results) {
 
 template <class Q>
 void run_throughput(benchmark::State& state, const Scenario& sc) {
-  const int P = sc.producers;
-  const int C = sc.consumers;
-  const auto batch = static_cast<std::uint64_t>(sc.batch);
-  const std::uint64_t unit = static_cast<std::uint64_t>(P) * static_cast<std::uint64_t>(C) * batch;
-  const std::uint64_t n = std::max(unit, g_config.items - g_config.items % unit);
-  const std::uint64_t per_producer = n / static_cast<std::uint64_t>(P);
-  const std::uint64_t per_consumer = n / static_cast<std::uint64_t>(C);
   if (skipped_after_cap(state, Q::kName, sc)) return;
+  ThroughputSpec spec;
+  spec.producers = sc.producers;
+  spec.consumers = sc.consumers;
+  spec.batch = sc.batch;
+  spec.items = g_config.items;
+  spec.stall_s = g_config.stall_s;
+  spec.cap_s = g_config.cap_s;
+  if (sc.placement == Placement::kPinned) {
+    spec.pus.assign(static_cast<std::size_t>(sc.producers), kProducerPu);
+    spec.pus.resize(static_cast<std::size_t>(sc.producers + sc.consumers), kConsumerPu);
+  }
 
   for (auto _ : state) {
     const double rtt_before = probe();
-    Q queue(Shape{kCapacity, P, C});
-    RunControl ctl;
-    std::vector<CachePadded<WorkerResult>> results(static_cast<std::size_t>(P + C));
-    Progress progress;
-    Watchdog watchdog(ctl, progress, g_config.stall_s, g_config.cap_s, [&] { queue.wake_all(); });
-
-    const Window w = run_gated(P + C, [&](int i, auto& ready, auto& go) {
-      WorkerResult& r = *results[static_cast<std::size_t>(i)];
-      if (i < P) {  // producer i
-        pin_or_record(sc, kProducerPu, r);
-        typename Q::Producer h(queue);
-        arrive_and_wait(ready, go);
-        const auto stride = static_cast<std::uint64_t>(P);
-        const auto first = static_cast<std::uint64_t>(i) + 1;
-        if (batch == 1) {
-          for (std::uint64_t k = 0; k < per_producer; ++k) {
-            if (!h.push(first + k * stride, ctl)) break;
-            r.count += 1;
-          }
-        } else {
-          Item buf[kMaxBatch];
-          for (std::uint64_t k = 0; k < per_producer; k += batch) {
-            for (std::uint64_t j = 0; j < batch; ++j) buf[j] = first + (k + j) * stride;
-            std::size_t sent = 0;
-            while (sent < batch) {
-              const std::size_t got = h.push_burst(std::span<Item>(buf + sent, batch - sent), ctl);
-              if (got == 0) break;
-              sent += got;
-            }
-            r.count += sent;
-            if (sent < batch) break;
-          }
-        }
-      } else {  // consumer i - P
-        pin_or_record(sc, kConsumerPu, r);
-        typename Q::Consumer h(queue);
-        arrive_and_wait(ready, go);
-        std::uint64_t sum = 0;
-        std::uint64_t sum_sq = 0;
-        std::uint64_t got = 0;
-        std::uint64_t reported = 0;  // progress is published every kProgressStep items
-        if (batch == 1) {
-          Item v = 0;
-          for (; got < per_consumer; ++got) {
-            if (!h.pop(v, ctl)) break;
-            sum += v;
-            sum_sq += v * v;
-            if (got - reported >= kProgressStep) {
-              progress.add(got - reported);
-              reported = got;
-            }
-          }
-        } else {
-          Item buf[kMaxBatch];
-          while (got < per_consumer) {
-            const auto want =
-                static_cast<std::size_t>(std::min<std::uint64_t>(batch, per_consumer - got));
-            const std::size_t k = h.pop_burst(std::span<Item>(buf, want), ctl);
-            if (k == 0) break;
-            for (std::size_t j = 0; j < k; ++j) {
-              sum += buf[j];
-              sum_sq += buf[j] * buf[j];
-            }
-            got += k;
-            if (got - reported >= kProgressStep) {
-              progress.add(got - reported);
-              reported = got;
-            }
-          }
-        }
-        progress.add(got - reported);
-        r.sum = sum;
-        r.sum_sq = sum_sq;
-        r.count = got;
-      }
-    });
-    watchdog.finish();
+    const ThroughputResult r = run_throughput<Q>(spec, *g_topology);
     const double rtt_after = probe();
-
-    std::uint64_t taken = 0;
-    std::uint64_t sum = 0;
-    std::uint64_t sum_sq = 0;
-    for (int c = P; c < P + C; ++c) {
-      taken += results[static_cast<std::size_t>(c)]->count;
-      sum += results[static_cast<std::size_t>(c)]->sum;
-      sum_sq += results[static_cast<std::size_t>(c)]->sum_sq;
-    }
-    // Every value 1..n exactly once.
-    const std::uint64_t want_sum = n * (n + 1) / 2;
-    std::uint64_t want_sum_sq = 0;
-    for (std::uint64_t v = 1; v <= n; ++v) want_sum_sq += v * v;
-    if (const std::string e = first_error(results); !e.empty()) {
-      state.SkipWithError(("placement failed: " + e).c_str());
+    if (r.error.rfind("placement failed", 0) == 0) {
+      state.SkipWithError(r.error.c_str());
       break;
     }
-    if (report_cut(state, Q::kName, sc, watchdog.verdict(), taken, n)) break;
-    if (taken != n || sum != want_sum || sum_sq != want_sum_sq) {
-      const std::string msg = "checksum mismatch: consumed " + std::to_string(taken) + " of " +
-                              std::to_string(n) + ", sum " + std::to_string(sum) + " (want " +
-                              std::to_string(want_sum) + "), sum of squares " +
-                              std::to_string(sum_sq) + " (want " + std::to_string(want_sum_sq) +
-                              ")";
-      state.SkipWithError(msg.c_str());
+    if (report_cut(state, Q::kName, sc, r.verdict, r.taken, r.wanted)) break;
+    if (!r.error.empty()) {
+      state.SkipWithError(r.error.c_str());
       break;
     }
-    if (const std::string e = queue.after_run(); !e.empty()) {
-      state.SkipWithError(("close check failed: " + e).c_str());
-      break;
-    }
+    const Window& w = r.window;
     state.SetIterationTime(w.wall_s);
-    const double items = static_cast<double>(n);
+    const double items = static_cast<double>(r.wanted);
     state.counters["items"] = items;
     state.counters["items_per_second"] = benchmark::Counter(items, benchmark::Counter::kIsRate);
     state.counters["cpu_s_per_Mitem"] = w.usage.cpu_s / (items / 1e6);
