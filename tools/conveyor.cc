@@ -8,9 +8,10 @@
 //   conveyor trace report FILE [--json] [--top N]
 //   conveyor trace export FILE --format perfetto [-o OUT]
 //   conveyor ingest ... [--trace FILE]
+//   conveyor perf [--quick] [--scenarios ...] [--queues ...] [--threads ...] [--placement ...]
+//                 [--reps N] [--items N] [--element-size ...] [--json FILE]
 //
-// trace: see tools/trace.h.
-//
+// trace: see tools/trace.h. perf: see tools/perf.h.
 // One subcommand per job, each a `run_<name>(options)` returning the process exit code; main()
 // only parses. Exit codes: 0 done, 1 the job ran and found something wrong, 2 usage error (no or
 // unknown subcommand, bad option value: the message names the flag and the value).
@@ -51,6 +52,7 @@
 #include "engine/fifo_queue.h"
 #include "tools/ingest.h"
 #include "tools/trace.h"
+#include "tools/perf.h"
 #include "engine/status.h"
 #include "engine/thread.h"
 #include "topology/placement.h"
@@ -401,7 +403,7 @@ int run_topo(const TopoOptions& o) {
 // ---------------------------------------------------------------------------------------------
 // command line
 
-constexpr std::string_view kSubcommands[] = {"demo", "ingest", "topo", "trace"};
+constexpr std::string_view kSubcommands[] = {"demo", "ingest", "topo", "trace", "perf"};
 
 // An integer option's check, run on the text before conversion, so that the error names the
 // value as given: "--items: 'lots' is not an integer", "--producers: 0 is out of range [1, 64]".
@@ -436,6 +438,8 @@ void print_usage(std::FILE* to) {
                "         and a thread placement plan for queues of producers and consumers\n"
                "  trace  record (-- <command>), report or export (--format perfetto) a trace of\n"
                "         where a pipeline waits: per queue, per thread, top stalls\n"
+               "  perf   the perf harness: scenarios x queues (Conveyor and peers) x threads,\n"
+               "         one process per measurement, checksums, --json for PERF.md\n"
                "\n"
                "`conveyor <subcommand> --help` lists a subcommand's options.\n");
 }
@@ -587,6 +591,11 @@ int main(int argc, char** argv) {
       ->check(integer_in(0, 1 << 20));
   topo_cmd->add_flag("--json", topo.json, "Print one JSON document instead of text");
 
+  conveyor::tools::perf::Options perf;
+  CLI::App* perf_cmd = app.add_subcommand(
+      "perf", "Perf harness: Conveyor vs peer queues over scenarios, threads and placements");
+  conveyor::tools::perf::add_options(*perf_cmd, perf);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -650,6 +659,14 @@ int main(int argc, char** argv) {
                    out.c_str());
       return kExitOk;
     }
+    if (*perf_cmd) {
+      std::string command = "conveyor";
+      for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+      return conveyor::tools::perf::run(perf, command);
+    }
+  } catch (const conveyor::tools::perf::UsageError& e) {
+    std::fprintf(stderr, "conveyor %s: %s\n", argv[1], e.what());
+    return kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "conveyor %s: %s\n", argv[1], e.what());
     return kExitWrong;

@@ -1,0 +1,854 @@
+// `conveyor perf`: the driver (contract in perf.h). It plans the measurements, runs each in a
+// fresh conveyor-perf-worker process, collects the records, shows progress and a summary, and
+// writes the JSON document.
+#include "tools/perf.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+#include "topology/topology.h"
+
+extern char** environ;
+
+namespace conveyor::tools::perf {
+namespace {
+
+template <class Names>
+std::string joined(const Names& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += std::string(n);
+  }
+  return out;
+}
+
+template <class Names, class V>
+bool contains(const Names& names, const V& v) {
+  return std::find(std::begin(names), std::end(names), v) != std::end(names);
+}
+
+bool wants(const std::vector<std::string>& filter, std::string_view v) {
+  return filter.empty() || contains(filter, v);
+}
+
+// 1, 2, 4, ... up to and including `top`.
+std::vector<int> powers_up_to(int top) {
+  std::vector<int> out;
+  for (int t = 1; t < top; t *= 2) out.push_back(t);
+  out.push_back(top);
+  return out;
+}
+
+}  // namespace
+
+// ---- options --------------------------------------------------------------------------------
+
+void add_options(CLI::App& cmd, Options& o) {
+  cmd.add_flag("--quick", o.quick,
+               "A short sweep (fewer items, reps and thread counts): under 3 minutes on 2 cores");
+  cmd.add_option("--threads", o.threads,
+                 "mpmc and shuffle: producers (= consumers) per run, comma-separated; default "
+                 "1, 2, 4, ... up to the cores (oversub always runs 2x and 4x the cores in all)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 4096));
+  cmd.add_option("--placement", o.placements,
+                 "mpmc, oversub, shuffle: none, compact, scatter (comma-separated; default none, "
+                 "plus scatter without --quick); the 1P1C scenarios always pin PU 0 and PU 1")
+      ->delimiter(',');
+  cmd.add_option("--queues", o.queues, "Queues to run, comma-separated (default: all)")
+      ->delimiter(',');
+  cmd.add_option("--scenarios", o.scenarios,
+                 "Scenarios, comma-separated (default: all): " + joined(kScenarios))
+      ->delimiter(',');
+  cmd.add_option("--reps", o.reps, "Interleaved repetitions per configuration (default 3 with "
+                                   "--quick, else 5)")
+      ->check(CLI::Range(1, 1000));
+  cmd.add_option("--items", o.items,
+                 "Items per measurement (round trips for pingpong; default per scenario)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+  cmd.add_option("--element-size", o.element_sizes,
+                 "element_size: payload bytes, comma-separated, of 8, 64, 512, 4096")
+      ->delimiter(',');
+  cmd.add_option("--json", o.json, "Write every record and the machine header to this file");
+  cmd.add_option("--worker", o.worker,
+                 "The conveyor-perf-worker executable (default: next to conveyor, or "
+                 "$CONVEYOR_PERF_WORKER)");
+  cmd.add_option("--cap-s", o.cap_s, "Time cap per measurement, seconds (default 60)")
+      ->check(CLI::Range(0.1, 86400.0));
+  cmd.add_option("--stall-s", o.stall_s,
+                 "Cut a measurement after this long without progress (default 2 with --quick, "
+                 "else 5)")
+      ->check(CLI::Range(0.1, 86400.0));
+  cmd.add_flag_function("--no-progress", [&o](std::int64_t) { o.progress = false; },
+                        "No progress bar or progress lines");
+  // Test only: consumers drop one item, so every checksum must fail (tools/CMakeLists.txt).
+  cmd.add_flag("--fault-drop-item", o.fault_drop_item, "")->group("");
+}
+
+void validate(Options& o, unsigned cores) {
+  for (const auto& s : o.scenarios) {
+    if (!contains(kScenarios, s)) {
+      throw UsageError("--scenarios: '" + s + "' is not a scenario; expected one of " +
+                       joined(kScenarios));
+    }
+  }
+  for (const auto& p : o.placements) {
+    if (!contains(kPlacements, p)) {
+      throw UsageError("--placement: '" + p + "' is not a placement; expected one of " +
+                       joined(kPlacements));
+    }
+  }
+  for (const std::size_t e : o.element_sizes) {
+    if (!contains(kElementSizes, e)) {
+      std::vector<std::string> sizes;
+      for (const std::size_t s : kElementSizes) sizes.push_back(std::to_string(s));
+      throw UsageError("--element-size: " + std::to_string(e) + " is not measured; expected one of " +
+                       joined(sizes));
+    }
+  }
+  const int c = static_cast<int>(std::max(1u, cores));
+  if (o.reps == 0) o.reps = o.quick ? 3 : 5;
+  if (o.cap_s == 0) o.cap_s = 60;
+  if (o.stall_s == 0) o.stall_s = o.quick ? 2 : 5;
+  if (o.threads.empty()) o.threads = o.quick ? std::vector<int>{1} : powers_up_to(c);
+  if (o.placements.empty()) {
+    o.placements = o.quick ? std::vector<std::string>{"none"}
+                           : std::vector<std::string>{"none", "scatter"};
+  }
+  if (o.element_sizes.empty()) o.element_sizes.assign(std::begin(kElementSizes), std::end(kElementSizes));
+}
+
+// ---- spec and record JSON -------------------------------------------------------------------
+
+nlohmann::json to_json(const Spec& s) {
+  return {{"scenario", s.scenario},     {"queue", s.queue},
+          {"producers", s.producers},   {"consumers", s.consumers},
+          {"batch", s.batch},           {"placement", s.placement},
+          {"element_bytes", s.element_bytes}, {"rep", s.rep},
+          {"items", s.items},           {"cap_s", s.cap_s},
+          {"stall_s", s.stall_s},       {"fault_drop_item", s.fault_drop_item}};
+}
+
+Spec spec_from_json(const nlohmann::json& j) {
+  Spec s;
+  s.scenario = j.at("scenario").get<std::string>();
+  s.queue = j.at("queue").get<std::string>();
+  s.producers = j.at("producers").get<int>();
+  s.consumers = j.at("consumers").get<int>();
+  s.batch = j.at("batch").get<int>();
+  s.placement = j.at("placement").get<std::string>();
+  s.element_bytes = j.at("element_bytes").get<std::size_t>();
+  s.rep = j.at("rep").get<int>();
+  s.items = j.at("items").get<std::uint64_t>();
+  s.cap_s = j.value("cap_s", 60.0);
+  s.stall_s = j.value("stall_s", 5.0);
+  s.fault_drop_item = j.value("fault_drop_item", false);
+  if (s.producers < 1 || s.consumers < 1 || s.batch < 1) {
+    throw std::invalid_argument("producers, consumers and batch must be >= 1");
+  }
+  return s;
+}
+
+std::string rtt_tag(double before_ns, double after_ns) {
+  if (before_ns < 0 || after_ns < 0) return "unknown";
+  const bool near_before = before_ns < kNearRttNs;
+  const bool near_after = after_ns < kNearRttNs;
+  if (near_before != near_after) return "mixed";
+  return near_before ? "near" : "far";
+}
+
+std::string Record::tag() const { return rtt_tag(rtt_before_ns, rtt_after_ns); }
+
+namespace {
+nlohmann::json optional_number(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+nlohmann::json rtt_number(double v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); }
+std::optional<double> number_or_null(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || j.at(key).is_null()) return std::nullopt;
+  return j.at(key).get<double>();
+}
+}  // namespace
+
+nlohmann::ordered_json record_json(const Record& r) {
+  nlohmann::ordered_json j;
+  j["scenario"] = r.spec.scenario;
+  j["queue"] = r.spec.queue;
+  j["producers"] = r.spec.producers;
+  j["consumers"] = r.spec.consumers;
+  j["batch"] = r.spec.batch;
+  j["placement"] = r.spec.placement;
+  j["element_bytes"] = r.spec.element_bytes;
+  j["rep"] = r.spec.rep;
+  j["items"] = r.items;
+  j["seconds"] = r.seconds;
+  j["items_per_second"] = r.items_per_second();
+  j["cpu_seconds"] = r.cpu_seconds;
+  j["voluntary_cs"] = r.voluntary_cs;
+  j["involuntary_cs"] = r.involuntary_cs;
+  j["p50_ns"] = optional_number(r.p50_ns);
+  j["p99_ns"] = optional_number(r.p99_ns);
+  j["p999_ns"] = optional_number(r.p999_ns);
+  j["rtt_before_ns"] = rtt_number(r.rtt_before_ns);
+  j["rtt_after_ns"] = rtt_number(r.rtt_after_ns);
+  j["checksum_ok"] = r.checksum_ok;
+  // Beyond the schema:
+  j["tag"] = r.tag();
+  j["status"] = r.status;
+  j["error"] = r.error;
+  j["peak_rss_kb"] = r.peak_rss_kb;
+  j["cpu_s_per_mitem"] =
+      r.items > 0 ? nlohmann::json(r.cpu_seconds / (static_cast<double>(r.items) / 1e6))
+                  : nlohmann::json(nullptr);
+  j["others_cpu_frac"] = r.others_cpu_frac;
+  j["bytes_per_second"] = optional_number(r.bytes_per_second);
+  j["wait"] = r.wait;
+  j["bound"] = r.bound;
+  return j;
+}
+
+Record record_from_json(const nlohmann::json& j) {
+  Record r;
+  r.spec.scenario = j.at("scenario").get<std::string>();
+  r.spec.queue = j.at("queue").get<std::string>();
+  r.spec.producers = j.at("producers").get<int>();
+  r.spec.consumers = j.at("consumers").get<int>();
+  r.spec.batch = j.at("batch").get<int>();
+  r.spec.placement = j.at("placement").get<std::string>();
+  r.spec.element_bytes = j.at("element_bytes").get<std::size_t>();
+  r.spec.rep = j.at("rep").get<int>();
+  r.items = j.at("items").get<std::uint64_t>();
+  r.seconds = j.at("seconds").get<double>();
+  r.cpu_seconds = j.at("cpu_seconds").get<double>();
+  r.voluntary_cs = j.at("voluntary_cs").get<long>();
+  r.involuntary_cs = j.at("involuntary_cs").get<long>();
+  r.p50_ns = number_or_null(j, "p50_ns");
+  r.p99_ns = number_or_null(j, "p99_ns");
+  r.p999_ns = number_or_null(j, "p999_ns");
+  r.rtt_before_ns = number_or_null(j, "rtt_before_ns").value_or(-1);
+  r.rtt_after_ns = number_or_null(j, "rtt_after_ns").value_or(-1);
+  r.checksum_ok = j.at("checksum_ok").get<bool>();
+  r.status = j.value("status", std::string("ok"));
+  r.error = j.value("error", std::string());
+  r.peak_rss_kb = j.value("peak_rss_kb", 0L);
+  r.others_cpu_frac = j.value("others_cpu_frac", 0.0);
+  r.bytes_per_second = number_or_null(j, "bytes_per_second");
+  r.wait = j.value("wait", std::string());
+  r.bound = j.value("bound", std::string());
+  return r;
+}
+
+std::vector<QueueInfo> queues_from_json(const nlohmann::json& j) {
+  std::vector<QueueInfo> out;
+  for (const auto& q : j.at("queues")) {
+    QueueInfo i;
+    i.name = q.at("name").get<std::string>();
+    i.wait = q.at("wait").get<std::string>();
+    i.bound = q.at("bound").get<std::string>();
+    i.multi_producer_only = q.value("multi_producer_only", false);
+    i.scenarios = q.at("scenarios").get<std::vector<std::string>>();
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+// ---- the plan -------------------------------------------------------------------------------
+
+namespace {
+
+struct Config {
+  int producers = 1;
+  int consumers = 1;
+  int batch = 1;
+  std::string placement = "pinned";
+  std::size_t element_bytes = 8;
+  std::uint64_t items = 0;
+};
+
+std::uint64_t default_items(const Options& o, std::string_view scenario) {
+  if (scenario == "pingpong") return o.quick ? 10'000 : 100'000;
+  if (scenario == "shuffle") return o.quick ? 200'000 : 1'000'000;
+  return o.quick ? 200'000 : 2'000'000;
+}
+
+std::vector<Config> configs(const Options& o, std::string_view scenario, unsigned cores) {
+  const int c = static_cast<int>(std::max(1u, cores));
+  const std::uint64_t items = o.items != 0 ? o.items : default_items(o, scenario);
+  std::vector<Config> out;
+  if (scenario == "spsc_pinned" || scenario == "pingpong" || scenario == "pipeline") {
+    out.push_back({1, 1, 1, scenario == "pipeline" ? "none" : "pinned", 8, items});
+  } else if (scenario == "bulk") {
+    for (const int b : kBulkBatches) out.push_back({1, 1, b, "pinned", 8, items});
+  } else if (scenario == "mpmc" || scenario == "shuffle") {
+    for (const auto& p : o.placements) {
+      for (const int t : o.threads) out.push_back({t, t, 1, p, 8, items});
+    }
+  } else if (scenario == "oversub") {
+    for (const auto& p : o.placements) {
+      for (const int t : {c, 2 * c}) out.push_back({t, t, 1, p, 8, items});
+    }
+  } else if (scenario == "element_size") {
+    // A fixed byte budget per measurement, so 4 KiB payloads do not take 512x longer than 8 B.
+    const std::uint64_t budget = o.quick ? (std::uint64_t{64} << 20) : (std::uint64_t{512} << 20);
+    for (const std::size_t e : o.element_sizes) {
+      const std::uint64_t n =
+          o.items != 0 ? o.items : std::min<std::uint64_t>(items, budget / e);
+      out.push_back({1, 1, 1, "pinned", e, n});
+    }
+  }
+  return out;
+}
+
+bool applies(const QueueInfo& q, std::string_view scenario, const Config& c) {
+  if (!contains(q.scenarios, scenario)) return false;
+  if (q.multi_producer_only && c.producers < 2) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<Spec> make_plan(const Options& o, const std::vector<QueueInfo>& queues,
+                            unsigned cores) {
+  std::vector<Spec> plan;
+  for (const std::string_view scenario : kScenarios) {
+    if (!wants(o.scenarios, scenario)) continue;
+    for (const Config& c : configs(o, scenario, cores)) {
+      std::vector<const QueueInfo*> qs;
+      for (const QueueInfo& q : queues) {
+        if (wants(o.queues, q.name) && applies(q, scenario, c)) qs.push_back(&q);
+      }
+      if (qs.empty()) continue;
+      for (int rep = 0; rep < o.reps; ++rep) {
+        for (std::size_t k = 0; k < qs.size(); ++k) {
+          const QueueInfo& q = *qs[(k + static_cast<std::size_t>(rep)) % qs.size()];
+          Spec s;
+          s.scenario = std::string(scenario);
+          s.queue = q.name;
+          s.producers = c.producers;
+          s.consumers = c.consumers;
+          s.batch = c.batch;
+          s.placement = c.placement;
+          s.element_bytes = c.element_bytes;
+          s.rep = rep;
+          s.items = c.items;
+          s.cap_s = o.cap_s;
+          s.stall_s = o.stall_s;
+          s.fault_drop_item = o.fault_drop_item;
+          plan.push_back(std::move(s));
+        }
+      }
+    }
+  }
+  return plan;
+}
+
+// ---- running workers ------------------------------------------------------------------------
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string last_lines(const std::string& text, std::size_t max_chars) {
+  std::string t = text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  if (t.size() > max_chars) t = "..." + t.substr(t.size() - max_chars);
+  std::replace(t.begin(), t.end(), '\n', ' ');
+  return t;
+}
+
+struct Child {
+  int exit_code = -1;  // -1: killed by a signal or by us
+  int signal = 0;
+  bool killed_after_timeout = false;
+};
+
+// Runs argv with stdout and stderr into `log`; kills it after `timeout_s`.
+Child spawn_and_wait(const std::vector<std::string>& args, const std::string& log,
+                     double timeout_s) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    throw std::runtime_error("cannot start the worker '" + args[0] + "': " + std::strerror(rc));
+  }
+  Child child;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  for (;;) {
+    int status = 0;
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      if (WIFEXITED(status)) child.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) child.signal = WTERMSIG(status);
+      return child;
+    }
+    if (std::chrono::steady_clock::now() > deadline && !child.killed_after_timeout) {
+      kill(pid, SIGKILL);
+      child.killed_after_timeout = true;
+    }
+    // The driver only polls here; the worker measures its own window.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::string self_dir() {
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.parent_path().string();
+}
+
+std::string find_worker(const Options& o) {
+  if (!o.worker.empty()) return o.worker;
+  if (const char* env = std::getenv("CONVEYOR_PERF_WORKER"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  const std::string sibling = self_dir() + "/conveyor-perf-worker";
+  if (access(sibling.c_str(), X_OK) == 0) return sibling;
+#ifdef CONVEYOR_PERF_WORKER_PATH
+  if (access(CONVEYOR_PERF_WORKER_PATH, X_OK) == 0) return CONVEYOR_PERF_WORKER_PATH;
+#endif
+  throw std::runtime_error(
+      "conveyor-perf-worker not found next to conveyor (" + sibling +
+      "); pass --worker PATH or set CONVEYOR_PERF_WORKER");
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+std::string command_output(const std::string& cmd) {
+  std::string out;
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
+  if (!p) return out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p.get()) != nullptr) out += buf;
+  return trim(out);
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return trim(line.substr(colon + 2));
+    }
+  }
+  return "unknown";
+}
+
+std::string commit() {
+#ifdef CONVEYOR_SOURCE_DIR
+  const std::string dir = CONVEYOR_SOURCE_DIR;
+  std::string c = command_output("git -C '" + dir + "' rev-parse --short HEAD 2>/dev/null");
+  if (c.empty()) return "unknown";
+  if (!command_output("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null")
+           .empty()) {
+    c += " (with uncommitted changes)";
+  }
+  return c;
+#else
+  return "unknown";
+#endif
+}
+
+// Copy bandwidth (bytes copied per second) of memcpy over buffers far larger than the caches:
+// the best of a few passes, each a fresh pass over both buffers.
+double memcpy_gbps(std::size_t bytes) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  double best = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    src[static_cast<std::size_t>(pass)] = static_cast<char>(pass);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::memcpy(dst.data(), src.data(), bytes);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (dst[static_cast<std::size_t>(pass)] != static_cast<char>(pass)) return -1;  // never
+    if (s > 0) best = std::max(best, static_cast<double>(bytes) / s / 1e9);
+  }
+  return best;
+}
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+nlohmann::ordered_json header_json(const Options& o, const topology::Topology& topo,
+                                   const std::string& command, const std::string& worker,
+                                   double memcpy) {
+  utsname u{};
+  std::string kernel = "unknown";
+  if (uname(&u) == 0) kernel = std::string(u.sysname) + " " + u.release + " " + u.version;
+  nlohmann::ordered_json h;
+  h["tool"] = "conveyor perf";
+  h["schema_version"] = 1;
+  h["machine"] = {{"cpu_model", cpu_model()},
+                  {"cores", topo.num_pus()},
+                  {"hardware_concurrency", std::thread::hardware_concurrency()},
+                  {"numa_nodes", topo.num_numa_nodes()},
+                  {"kernel", kernel},
+                  {"topology", topo.source()}};
+  h["commit"] = commit();
+#ifdef CONVEYOR_PERF_COMPILER
+  h["compiler"] = CONVEYOR_PERF_COMPILER;
+#else
+  h["compiler"] = "unknown";
+#endif
+#ifdef CONVEYOR_PERF_CXX_FLAGS
+  h["cxx_flags"] = CONVEYOR_PERF_CXX_FLAGS;
+#endif
+  h["command"] = command;
+  h["date"] = now_utc();
+  h["worker"] = worker;
+  h["memcpy_gbps"] = memcpy;
+  h["near_rtt_below_ns"] = kNearRttNs;
+  h["capacity"] = 1024;
+  h["options"] = {{"quick", o.quick},     {"reps", o.reps},         {"items", o.items},
+                  {"threads", o.threads}, {"placements", o.placements}, {"queues", o.queues},
+                  {"scenarios", o.scenarios}, {"element_sizes", o.element_sizes},
+                  {"cap_s", o.cap_s},     {"stall_s", o.stall_s}};
+  return h;
+}
+
+// ---- terminal output ------------------------------------------------------------------------
+
+std::string fmt_rate(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G/s", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M/s", v / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.1f k/s", v / 1e3);
+  return buf;
+}
+
+std::string fmt_duration(double s) {
+  char buf[32];
+  const int t = static_cast<int>(std::lround(s));
+  std::snprintf(buf, sizeof buf, "%dm%02ds", t / 60, t % 60);
+  return buf;
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, std::size_t total)
+      : tty_(enabled && isatty(2) != 0), enabled_(enabled), total_(total),
+        start_(std::chrono::steady_clock::now()) {}
+
+  void show(std::size_t done, const Spec& s) {
+    if (!enabled_) return;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double eta = done > 0 ? elapsed / static_cast<double>(done) *
+                                      static_cast<double>(total_ - done)
+                                : 0;
+    char what[160];
+    std::snprintf(what, sizeof what, "%s %s %dP%dC b%d %s %zuB rep %d", s.scenario.c_str(),
+                  s.queue.c_str(), s.producers, s.consumers, s.batch, s.placement.c_str(),
+                  s.element_bytes, s.rep);
+    if (tty_) {
+      constexpr int kWidth = 30;
+      const int filled = total_ == 0 ? kWidth : static_cast<int>(kWidth * done / total_);
+      std::fprintf(stderr, "\r\033[K[%s%s] %zu/%zu %s elapsed %s eta %s",
+                   std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                   std::string(static_cast<std::size_t>(kWidth - filled), '.').c_str(), done,
+                   total_, what, fmt_duration(elapsed).c_str(), fmt_duration(eta).c_str());
+    } else {
+      std::fprintf(stderr, "perf: %zu/%zu %s\n", done + 1, total_, what);
+    }
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (enabled_ && tty_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool tty_;
+  bool enabled_;
+  std::size_t total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::string config_text(const Spec& s) {
+  char buf[128];
+  if (s.scenario == "element_size") {
+    std::snprintf(buf, sizeof buf, "%zu B, 1P1C pinned", s.element_bytes);
+  } else if (s.scenario == "pipeline") {
+    std::snprintf(buf, sizeof buf, "conveyor ingest, default dataset, 1 epoch");
+  } else if (s.scenario == "bulk") {
+    std::snprintf(buf, sizeof buf, "batch %d, 1P1C pinned", s.batch);
+  } else {
+    std::snprintf(buf, sizeof buf, "%dP%dC %s", s.producers, s.consumers, s.placement.c_str());
+  }
+  return buf;
+}
+
+struct Stat {
+  std::string queue;
+  std::string wait, bound;
+  double value = 0;  // median items/s (lower-is-better p50 for pingpong)
+  double cpu_per_m = 0;
+  int runs = 0;
+};
+
+// The summary: per configuration and tag, the queues' medians and Conveyor / best peer.
+void print_summary(const std::vector<Record>& records, double memcpy) {
+  using Key = std::tuple<std::string, int, int, int, std::string, std::size_t, std::string>;
+  std::map<Key, std::map<std::string, std::vector<const Record*>>> groups;
+  std::vector<Key> order;
+  for (const Record& r : records) {
+    if (r.status != "ok") continue;
+    const Spec& s = r.spec;
+    Key k{s.scenario, s.producers, s.consumers, s.batch, s.placement, s.element_bytes, r.tag()};
+    if (groups.find(k) == groups.end()) order.push_back(k);
+    groups[k][s.queue].push_back(&r);
+  }
+  std::printf("\nSummary (medians per queue; ratios only within one placement tag)\n");
+  for (const Key& k : order) {
+    const auto& by_queue = groups[k];
+    const bool latency = std::get<0>(k) == "pingpong";
+    std::vector<Stat> stats;
+    for (const auto& [queue, rs] : by_queue) {
+      Stat st;
+      st.queue = queue;
+      st.wait = rs.front()->wait;
+      st.bound = rs.front()->bound;
+      std::vector<double> v, cpu;
+      for (const Record* r : rs) {
+        v.push_back(latency ? r->p50_ns.value_or(0) : r->items_per_second());
+        if (r->items > 0) cpu.push_back(r->cpu_seconds / (static_cast<double>(r->items) / 1e6));
+      }
+      st.value = median(v);
+      st.cpu_per_m = median(cpu);
+      st.runs = static_cast<int>(rs.size());
+      stats.push_back(st);
+    }
+    auto better = [&](const Stat& a, const Stat& b) {
+      return latency ? a.value < b.value : a.value > b.value;
+    };
+    std::sort(stats.begin(), stats.end(), better);
+    const Stat* conv = nullptr;
+    const Stat* peer = nullptr;
+    const Stat* blocking_peer = nullptr;
+    for (const Stat& st : stats) {
+      const bool is_conv = st.queue.rfind("Conveyor", 0) == 0;
+      if (is_conv && conv == nullptr) conv = &st;
+      if (!is_conv && peer == nullptr) peer = &st;
+      if (!is_conv && blocking_peer == nullptr && st.wait == "block" && st.bound == "bounded") {
+        blocking_peer = &st;
+      }
+    }
+    Spec s;
+    s.scenario = std::get<0>(k);
+    s.producers = std::get<1>(k);
+    s.consumers = std::get<2>(k);
+    s.batch = std::get<3>(k);
+    s.placement = std::get<4>(k);
+    s.element_bytes = std::get<5>(k);
+    std::printf("\n%s, %s [%s]\n", s.scenario.c_str(), config_text(s).c_str(),
+                std::get<6>(k).c_str());
+    for (const Stat& st : stats) {
+      if (latency) {
+        std::printf("  %-28s p50 %8.0f ns  (%d runs, %s/%s)\n", st.queue.c_str(), st.value,
+                    st.runs, st.wait.c_str(), st.bound.c_str());
+      } else if (s.scenario == "element_size") {
+        const double gbps = st.value * static_cast<double>(s.element_bytes) / 1e9;
+        std::printf("  %-28s %12s  %6.2f GB/s (%.0f%% of memcpy)  CPU %.3f s/M items  (%d runs)\n",
+                    st.queue.c_str(), fmt_rate(st.value).c_str(), gbps,
+                    memcpy > 0 ? 100 * gbps / memcpy : 0.0, st.cpu_per_m, st.runs);
+      } else {
+        std::printf("  %-28s %12s  CPU %.3f s/M items  (%d runs, %s/%s)\n", st.queue.c_str(),
+                    fmt_rate(st.value).c_str(), st.cpu_per_m, st.runs, st.wait.c_str(),
+                    st.bound.c_str());
+      }
+    }
+    if (conv != nullptr && peer != nullptr && conv->value > 0 && peer->value > 0) {
+      const double ratio = latency ? peer->value / conv->value : conv->value / peer->value;
+      std::printf("  => %s / best peer %s: %.2fx%s\n", conv->queue.c_str(), peer->queue.c_str(),
+                  ratio, latency ? " (latency: peer p50 / Conveyor p50)" : "");
+    }
+    if (!latency && conv != nullptr && blocking_peer != nullptr && blocking_peer != peer &&
+        blocking_peer->value > 0) {
+      std::printf("  => %s / best bounded blocking peer %s: %.2fx throughput, %.2fx CPU per item\n",
+                  conv->queue.c_str(), blocking_peer->queue.c_str(),
+                  conv->value / blocking_peer->value,
+                  blocking_peer->cpu_per_m > 0 ? conv->cpu_per_m / blocking_peer->cpu_per_m : 0.0);
+    }
+  }
+  std::vector<const Record*> bad;
+  for (const Record& r : records) {
+    if (r.status != "ok") bad.push_back(&r);
+  }
+  if (!bad.empty()) {
+    std::printf("\nNot ok (%zu):\n", bad.size());
+    for (const Record* r : bad) {
+      std::printf("  %s %s %s rep %d: %s: %s\n", r->spec.scenario.c_str(), r->spec.queue.c_str(),
+                  config_text(r->spec).c_str(), r->spec.rep, r->status.c_str(), r->error.c_str());
+    }
+  }
+}
+
+}  // namespace
+
+int run(const Options& opts, const std::string& command_line) {
+  Options o = opts;
+  const topology::Topology topo;
+  validate(o, topo.num_pus());
+  const std::string worker = find_worker(o);
+
+  char dir_template[] = "/tmp/conveyor-perf-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) throw std::runtime_error("cannot create a temporary folder");
+  const std::string dir = dir_template;
+  const std::string log = dir + "/worker.log";
+  const std::string out = dir + "/record.json";
+
+  // The queues the worker knows.
+  const Child listed = spawn_and_wait({worker, "--list"}, out, 60);
+  std::vector<QueueInfo> queues;
+  try {
+    if (listed.exit_code != 0) throw std::runtime_error("exit code " + std::to_string(listed.exit_code));
+    queues = queues_from_json(nlohmann::json::parse(read_file(out)));
+  } catch (const std::exception& e) {
+    std::filesystem::remove_all(dir);
+    throw std::runtime_error("'" + worker + " --list' failed: " + e.what());
+  }
+  for (const auto& q : o.queues) {
+    if (std::none_of(queues.begin(), queues.end(), [&](const QueueInfo& i) { return i.name == q; })) {
+      std::vector<std::string> names;
+      for (const auto& i : queues) names.push_back(i.name);
+      std::filesystem::remove_all(dir);
+      throw UsageError("--queues: '" + q + "' is not a queue; expected one of " + joined(names));
+    }
+  }
+
+  const std::vector<Spec> plan = make_plan(o, queues, topo.num_pus());
+  if (plan.empty()) {
+    std::filesystem::remove_all(dir);
+    throw UsageError("nothing to run: no queue of --queues runs in --scenarios");
+  }
+  const bool wants_memcpy = wants(o.scenarios, "element_size");
+  const double memcpy = wants_memcpy ? memcpy_gbps(o.quick ? (32u << 20) : (128u << 20)) : 0;
+  const nlohmann::ordered_json header = header_json(o, topo, command_line, worker, memcpy);
+  std::printf("conveyor perf: %zu measurements, %d reps, on %s (%u PUs, %u NUMA nodes); "
+              "worker %s\n",
+              plan.size(), o.reps, header["machine"]["cpu_model"].get<std::string>().c_str(),
+              topo.num_pus(), topo.num_numa_nodes(), worker.c_str());
+  std::fflush(stdout);
+
+  std::vector<Record> records;
+  records.reserve(plan.size());
+  std::set<std::string> cut;  // configurations whose earlier rep was cut: later reps skipped
+  auto cut_key = [](const Spec& s) {
+    return s.scenario + "|" + s.queue + "|" + std::to_string(s.producers) + "|" +
+           std::to_string(s.consumers) + "|" + std::to_string(s.batch) + "|" + s.placement + "|" +
+           std::to_string(s.element_bytes);
+  };
+  ProgressBar bar(o.progress, plan.size());
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const Spec& s = plan[i];
+    bar.show(i, s);
+    Record r;
+    if (cut.count(cut_key(s)) != 0) {
+      r.spec = s;
+      r.status = "skipped";
+      r.error = "not run: an earlier rep of this queue and configuration was cut";
+      records.push_back(std::move(r));
+      continue;
+    }
+    std::filesystem::remove(out);
+    const Child child = spawn_and_wait(
+        {worker, "--spec", to_json(s).dump(), "--out", out}, log, s.cap_s + s.stall_s + 30);
+    try {
+      if (child.exit_code != 0) throw std::runtime_error("no record");
+      r = record_from_json(nlohmann::json::parse(read_file(out)));
+    } catch (const std::exception&) {
+      r = Record{};
+      r.spec = s;
+      r.status = "crashed";
+      r.error = child.killed_after_timeout
+                    ? "worker killed after " + std::to_string(s.cap_s + s.stall_s + 30) + " s"
+                : child.signal != 0 ? "worker died of signal " + std::to_string(child.signal)
+                                    : "worker exit code " + std::to_string(child.exit_code);
+      r.error += "; log: " + last_lines(read_file(log), 300);
+    }
+    if (r.status == "livelock" || r.status == "time_cap" || r.status == "crashed") {
+      cut.insert(cut_key(s));
+    }
+    records.push_back(std::move(r));
+  }
+  bar.finish();
+  std::filesystem::remove_all(dir);
+
+  print_summary(records, memcpy);
+  std::size_t ok = 0, failed_checksums = 0, broken = 0;
+  for (const Record& r : records) {
+    if (r.status == "ok") ok += 1;
+    if (r.status == "checksum") failed_checksums += 1;
+    if (r.status == "crashed" || r.status == "error") broken += 1;
+  }
+  std::printf("\n%zu measurements: %zu ok, %zu checksum FAILED, %zu crashed or error, %zu cut or "
+              "skipped\n",
+              records.size(), ok, failed_checksums, broken,
+              records.size() - ok - failed_checksums - broken);
+  if (failed_checksums == 0 && broken == 0) std::printf("all checksums ok\n");
+
+  if (!o.json.empty()) {
+    nlohmann::ordered_json doc;
+    doc["header"] = header;
+    doc["records"] = nlohmann::ordered_json::array();
+    for (const Record& r : records) doc["records"].push_back(record_json(r));
+    const std::string tmp = o.json + ".tmp";
+    {
+      std::ofstream f(tmp);
+      f << doc.dump(1) << "\n";
+      if (!f) throw std::runtime_error("--json: cannot write '" + o.json + "'");
+    }
+    std::filesystem::rename(tmp, o.json);
+    std::printf("wrote %s\n", o.json.c_str());
+  }
+  return failed_checksums == 0 && broken == 0 ? 0 : 1;
+}
+
+}  // namespace conveyor::tools::perf
