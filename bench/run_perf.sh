@@ -11,6 +11,10 @@
 #   SHUFFLE_ONLY=1 bench/run_perf.sh [shuffle_bench flags...]
 #     runs only shuffle_bench (ShuffleQueue vs a TF-style mutex shuffle queue); the other
 #     sections come from the existing JSON. e.g. SHUFFLE_ONLY=1 bench/run_perf.sh --reps=15
+#   PERF_ONLY=1 bench/run_perf.sh [conveyor perf flags...]
+#     runs only `conveyor perf` (tools/perf.h) into PERF_RESULTS; its section leads PERF.md, with
+#     plots in docs/perf/; the other sections come from their existing JSON.
+#     e.g. PERF_ONLY=1 bench/run_perf.sh --quick
 #   QUEUES_ONLY=1 bench/run_perf.sh [queue_bench flags...]
 #     runs only queue_bench; the runner section comes from the existing runner_bench JSON (or
 #     says how to produce it).
@@ -23,6 +27,7 @@
 #   RESULTS         queue_bench JSON (default bench/results/queue_bench.json)
 #   RUNNER_RESULTS  runner_bench JSON (default bench/results/runner_bench.json)
 #   SHUFFLE_RESULTS shuffle_bench JSON (default bench/results/shuffle_bench.json)
+#   PERF_RESULTS    conveyor perf JSON (default bench/results/perf.json)
 #   PERF_OUT        generated report (default PERF.md)
 #   JOBS            build parallelism (default 2)
 # The console output goes to the terminal and to ${RESULTS%.json}.txt (and
@@ -43,6 +48,18 @@ runners_only="${RUNNERS_ONLY:-0}"
 queues_only="${QUEUES_ONLY:-0}"
 shuffle_results="${SHUFFLE_RESULTS:-bench/results/shuffle_bench.json}"
 shuffle_only="${SHUFFLE_ONLY:-0}"
+perf_results="${PERF_RESULTS:-bench/results/perf.json}"
+perf_only="${PERF_ONLY:-0}"
+if [[ "${perf_only}" == 1 ]]; then
+  if [[ "${runners_only}" == 1 || "${queues_only}" == 1 || "${shuffle_only}" == 1 ]]; then
+    echo "run_perf.sh: PERF_ONLY=1 runs only conveyor perf; drop RUNNERS_ONLY/QUEUES_ONLY/SHUFFLE_ONLY" >&2
+    exit 2
+  fi
+  if [[ ! -f "${results}" ]]; then
+    echo "run_perf.sh: PERF_ONLY=1 needs an existing ${results}; run without it first" >&2
+    exit 2
+  fi
+fi
 if [[ "${shuffle_only}" == 1 ]]; then
   if [[ "${runners_only}" == 1 || "${queues_only}" == 1 ]]; then
     echo "run_perf.sh: SHUFFLE_ONLY=1 runs only shuffle_bench; drop RUNNERS_ONLY/QUEUES_ONLY" >&2
@@ -63,7 +80,9 @@ if [[ "${runners_only}" == 1 && ! -f "${results}" ]]; then
 fi
 
 targets=()
-if [[ "${shuffle_only}" == 1 ]]; then
+if [[ "${perf_only}" == 1 ]]; then
+  targets=(conveyor conveyor_perf_worker)
+elif [[ "${shuffle_only}" == 1 ]]; then
   targets=(shuffle_bench)
 else
   [[ "${runners_only}" == 1 ]] || targets+=(queue_bench)
@@ -112,7 +131,14 @@ EOF
 
 mkdir -p "$(dirname "${results}")" "$(dirname "${runner_results}")"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-if [[ "${shuffle_only}" == 1 ]]; then
+if [[ "${perf_only}" == 1 ]]; then
+  # The progress bar and the summary go to the terminal; the records into the JSON.
+  "${build_dir}/tools/conveyor" perf --json "${perf_results}.tmp" "$@" \
+    | tee "${perf_results%.json}.txt"
+  mv "${perf_results}.tmp" "${perf_results}"
+  runners_only=1
+  queues_only=1
+elif [[ "${shuffle_only}" == 1 ]]; then
   "${build_dir}/bench/shuffle_bench" --benchmark_format=console \
     --benchmark_out="${shuffle_results}.tmp" --benchmark_out_format=json "$@" \
     | tee "${shuffle_results%.json}.txt"
@@ -147,8 +173,9 @@ fi
 # when queue_bench just ran.
 queue_command=()
 [[ "${runners_only}" == 1 ]] || queue_command=(--command "bench/run_perf.sh${*:+ $*}")
-[[ "${shuffle_only}" == 1 ]] && queue_command=()
+[[ "${shuffle_only}" == 1 || "${perf_only}" == 1 ]] && queue_command=()
 python3 bench/make_perf.py "${results}" "${queue_command[@]}" --runners "${runner_results}" \
-  --shuffle "${shuffle_results}" --ingest bench/results/ingest.json > "${perf_out}.tmp"
+  --shuffle "${shuffle_results}" --ingest bench/results/ingest.json \
+  --perf "${perf_results}" --perf-plots docs/perf > "${perf_out}.tmp"
 mv "${perf_out}.tmp" "${perf_out}"
 echo "wrote ${perf_out} from ${results}, ${runner_results} and ${shuffle_results}" >&2

@@ -10,6 +10,7 @@ packages=(
   libtbb-dev libbenchmark-dev libconcurrentqueue-dev libreaderwriterqueue-dev libboost-dev
   libxenium-dev               # bench/: Google Benchmark and the peer queues (Boost: also
                               # engine/crc32c.cc, Boost.CRC when the CPU lacks SSE4.2)
+  gnuplot-nox                 # bench/perf_report.py: PERF.md's plots (docs/perf/*.png)
   libgtest-dev libgmock-dev   # tests/
   libcli11-dev                # tools/: the conveyor command line
   nlohmann-json3-dev          # topology/ plans and tool output as JSON

@@ -227,6 +227,7 @@ nlohmann::ordered_json record_json(const Record& r) {
   j["bytes_per_second"] = optional_number(r.bytes_per_second);
   j["wait"] = r.wait;
   j["bound"] = r.bound;
+  j["process_seconds"] = r.process_seconds;
   return j;
 }
 
@@ -258,6 +259,7 @@ Record record_from_json(const nlohmann::json& j) {
   r.bytes_per_second = number_or_null(j, "bytes_per_second");
   r.wait = j.value("wait", std::string());
   r.bound = j.value("bound", std::string());
+  r.process_seconds = j.value("process_seconds", 0.0);
   return r;
 }
 
@@ -798,6 +800,7 @@ int run(const Options& opts, const std::string& command_line) {
       continue;
     }
     std::filesystem::remove(out);
+    const auto started = std::chrono::steady_clock::now();
     const Child child = spawn_and_wait(
         {worker, "--spec", to_json(s).dump(), "--out", out}, log, s.cap_s + s.stall_s + 30);
     try {
@@ -813,6 +816,8 @@ int run(const Options& opts, const std::string& command_line) {
                                     : "worker exit code " + std::to_string(child.exit_code);
       r.error += "; log: " + last_lines(read_file(log), 300);
     }
+    r.process_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (r.status == "livelock" || r.status == "time_cap" || r.status == "crashed") {
       cut.insert(cut_key(s));
     }

@@ -104,6 +104,7 @@ struct Record {
   long peak_rss_kb = 0;
   double others_cpu_frac = 0;
   std::optional<double> bytes_per_second;  // element_size only
+  double process_seconds = 0;  // the worker process's whole life (start-up, probes, run)
   std::string wait;   // spin or block: how the queue waits
   std::string bound;  // bounded or unbounded
 
