@@ -477,7 +477,10 @@ def render(path, plots_dir, plots_link_base):
              f"{m.get('numa_nodes', '?')} NUMA node(s), {m.get('kernel', '?')}. Commit "
              f"{h.get('commit', '?')}; compiler {h.get('compiler', '?')} "
              f"({h.get('cxx_flags', '')}); {h.get('date', '?')}. memcpy: "
-             f"{memcpy:.1f} GB/s. Queue capacity 1024 for every bounded queue.")
+             f"{memcpy:.1f} GB/s. Queue capacity 1024 for every bounded queue. Load average "
+             f"before / after the run: {h.get('loadavg_before', '?')} / "
+             f"{h.get('loadavg_after', '?')} (near or above the core count: other work shared "
+             f"the cores and the figures are noisy).")
     L.append("")
     n_bad = len(data.records) - len(data.ok)
     checks = sum(1 for r in data.records if r.get("status") == "checksum")

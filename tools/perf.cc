@@ -99,8 +99,7 @@ void add_options(CLI::App& cmd, Options& o) {
   cmd.add_option("--cap-s", o.cap_s, "Time cap per measurement, seconds (default 60)")
       ->check(CLI::Range(0.1, 86400.0));
   cmd.add_option("--stall-s", o.stall_s,
-                 "Cut a measurement after this long without progress (default 2 with --quick, "
-                 "else 5)")
+                 "Cut a measurement after this long without progress (default 5)")
       ->check(CLI::Range(0.1, 86400.0));
   cmd.add_flag_function("--no-progress", [&o](std::int64_t) { o.progress = false; },
                         "No progress bar or progress lines");
@@ -132,7 +131,7 @@ void validate(Options& o, unsigned cores) {
   const int c = static_cast<int>(std::max(1u, cores));
   if (o.reps == 0) o.reps = o.quick ? 3 : 5;
   if (o.cap_s == 0) o.cap_s = 60;
-  if (o.stall_s == 0) o.stall_s = o.quick ? 2 : 5;
+  if (o.stall_s == 0) o.stall_s = 5;
   if (o.threads.empty()) o.threads = o.quick ? std::vector<int>{1} : powers_up_to(c);
   if (o.placements.empty()) {
     o.placements = o.quick ? std::vector<std::string>{"none"}
@@ -505,6 +504,13 @@ double memcpy_gbps(std::size_t bytes) {
   return best;
 }
 
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
 std::string now_utc() {
   const std::time_t t = std::time(nullptr);
   char buf[64];
@@ -538,6 +544,7 @@ nlohmann::ordered_json header_json(const Options& o, const topology::Topology& t
 #endif
   h["command"] = command;
   h["date"] = now_utc();
+  h["loadavg_before"] = loadavg();  // 1, 5, 15 min: other work on the machine
   h["worker"] = worker;
   h["memcpy_gbps"] = memcpy;
   h["near_rtt_below_ns"] = kNearRttNs;
@@ -842,6 +849,7 @@ int run(const Options& opts, const std::string& command_line) {
   if (!o.json.empty()) {
     nlohmann::ordered_json doc;
     doc["header"] = header;
+    doc["header"]["loadavg_after"] = loadavg();
     doc["records"] = nlohmann::ordered_json::array();
     for (const Record& r : records) doc["records"].push_back(record_json(r));
     const std::string tmp = o.json + ".tmp";

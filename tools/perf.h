@@ -58,7 +58,7 @@ struct Options {
   std::string json;                      // write the document here
   std::string worker;                    // worker executable; empty: next to conveyor
   double cap_s = 0;                      // per measurement; 0: 60 s
-  double stall_s = 0;                    // 0: 2 s with --quick, else 5 s
+  double stall_s = 0;                    // 0: 5 s
   bool progress = true;
   bool fault_drop_item = false;          // test only: every consumer-side checksum must fail
 };
