@@ -1,6 +1,6 @@
 // ShuffleQueue<T>: a bounded queue that hands out its elements in random order, with
-// TensorFlow's RandomShuffleQueue semantics (SPEC.md B), sharded so that producers on different
-// cores do not fight over one lock or one cache line.
+// TensorFlow's RandomShuffleQueue semantics (SPEC.md B). Producers never take a lock: each
+// appends to its own lane, a lock-free ring, so producers on different cores share no line.
 //
 // Contract
 //  - Any number of producer and consumer threads. Each dequeue returns an element chosen
@@ -17,54 +17,54 @@
 //    for a while, as in TF. While a dequeue_many / dequeue_up_to waits with elements in hand it
 //    holds the consumer side (TF: later requests wait behind the head), so no other dequeue
 //    can see a "closed and empty" queue while elements are out on loan.
-//  - Determinism (B2): the random numbers of a dequeue come from a SplitMix64 stream of the
-//    calling thread for this queue, seeded from (queue seed, the thread's index in the order
-//    threads first used the queue); a producer inserts into shard (that index mod shards). So
-//    the same seed and the same sequence of operations, issued by threads that first touch the
-//    queue in the same order, give the same output, element for element; in particular any one
-//    thread running a fixed sequence, or a producer and a consumer that alternate under outside
-//    synchronisation. No seed: the queue seed comes from std::random_device (nondeterministic).
+//  - Determinism (B2): one random stream per queue (SplitMix64 seeded from the queue seed),
+//    drawn only by the consumer holding the consumer lock; a producer appends to lane (its
+//    index in the order threads first used the queue) mod lanes, spilling to the next lanes
+//    when that one is full. So the same seed and the same sequence of operations, issued by
+//    threads that first touch the queue in the same order, give the same output, element for
+//    element. No seed: the queue seed comes from std::random_device (nondeterministic).
 //  - Memory ordering: everything a producer wrote before enqueueing an element happens-before
-//    everything its consumer does after dequeueing it (the shard lock, L1/U1 in shard_lock.h).
-//    The counters below only count; size_approx() is a snapshot.
+//    everything its consumer does after dequeueing it (the slot's sequence word, R1/A2).
+//    size_approx() is a snapshot.
 //
-// Algorithm. N shards, each a ShardLock (engine/internal/shard_lock.h: CAS, spin, then futex)
-// and a vector of elements on its own cache lines. Two counter words (layouts below) carry the
-// global rules, each reserved by CAS before a shard is touched:
-//   enqueue: reserve k slots in room_ (occupied + k <= capacity) -> lock the thread's home
-//            shard, append -> publish k in avail_ (fetch_add) -> wake consumers.
-//   dequeue: reserve k elements in avail_ (avail - k >= floor, floor = min_after_dequeue while
-//            open, 0 after the close) -> per element: snapshot the shard sizes, draw
-//            r = rand % total, walk the sizes to shard i, lock it, take slot r - (sizes before i)
-//            (a fresh rand % size if the shard changed meanwhile), move its last element into
-//            the slot (TF's pick, tensorflow/core/kernels/random_shuffle_queue_op.cc) -> release
-//            k slots in room_ -> wake producers.
-//   A reservation in avail_ counts only published elements, so the sum of the shard sizes is
-//   at least the number of outstanding dequeue reservations: a dequeuer that finds its shard
-//   emptied by a racing dequeuer draws again and always finds an element (it never waits for
-//   another thread's progress there).
+// Algorithm. The capacity is split over L lanes (L = shards(), capacity_i = capacity / L, the
+// first capacity % L lanes one more), so the lanes' capacities sum to the queue's and the
+// capacity holds globally. Each lane is a Vyukov bounded ring (1024cores.net, "Bounded MPMC
+// queue", 2010) on the producer side: producers claim positions by CAS on the lane's tail and
+// publish each slot through its sequence word (2p free for position p, 2p+1 full). The consumer
+// side is not a FIFO: consumers take the consumer lock (ShardLock), and the holder
+//   1. extends each lane's published prefix [head, published) by reading sequence words,
+//   2. draws r uniformly in [0, total), total = put-back stash + sum of the prefixes (B3: TF's
+//      index = rand % size over every stored element),
+//   3. moves the element at r out and the lane's oldest element (at head) into the hole, then
+//      frees the head slot for producers (seq = 2(head + capacity_i)) and advances head.
+// So a lane's stored elements stay contiguous from head, producers see an ordinary ring, and
+// the pick is exactly TF's uniform pick over the same elements; only which element moves into
+// the hole differs (TF moves the last one; docs/deviations.md B3). min_after_dequeue is checked
+// against that total, so it holds globally too.
 //
-// Why sharding keeps TF's shuffle. A dequeue picks shard i with probability size_i / total and
-// then a uniform slot in it: every stored element has probability 1/total, exactly TF's
-// uniform pick from one buffer of the same elements, whatever the shards hold. With one shard
-// the draw is literally TF's (index = rand % size). Under concurrency the set of stored
-// elements a dequeue sees depends on timing, as it does in TF. The test
-// ShuffleQuality.* compares the displacement distribution and output positions with a
-// single-buffer reference of TF's rule (two-sample KS and chi-square).
+// Why one consumer lock and lock-free producers. Removing a *uniformly random* element needs
+// the whole stored set in view and a compaction step; a lock-free version would need per-slot
+// state that every dequeue scans. Producers are where a pipeline has its parallelism (readers
+// and parsers feeding one reservoir), and in TF's design they fight over the one mutex with the
+// consumer; here a producer's enqueue is the ring's CAS and two stores on lines it shares only
+// with the consumer. A consumer's critical section is a few dozen instructions plus one load
+// per lane.
 //
-// Why a lock per shard and not a lock-free structure: a dequeue must remove a *uniformly
-// random* element, i.e. access an arbitrary slot and compact the buffer; a lock-free version
-// would need per-slot state and a compaction protocol. The critical sections are a few dozen
-// instructions on a line that only that shard's producers and the dequeuers that picked it
-// touch; producers on different shards share nothing but the counter line (room_ and avail_).
+// Waiting. Both EventCounts use the kAfterSeqCstRmw protocol (event_count.h): consumers sleep
+// until a lane's tail (a seq_cst CAS) passes the floor, and their predicate counts claimed, not
+// only published, elements; a slot claimed but not yet published is waited for by spinning and
+// yielding (the producer is between two stores). Producers sleep until a lane has room; the
+// consumer frees slots with release stores and then issues one seq_cst fence per operation
+// before reading the waiter count (store -> fence -> load against waiter RMW -> load).
 //
-// Invariants (at quiescence; transiently off by the operations in flight):
-//   occupied (room_) = published + being inserted + being removed;
-//   avail (avail_)  = published and not reserved by a dequeue = size();
-//   sum of shard sizes = avail + reserved-but-not-yet-removed + inserted-but-not-yet-published.
-//   Once room_ has kShut no new room is reserved (put-back aside, which happens under the
-//   consumer hold); "closed and empty" (drained()) = avail_ closed, 0 and not held by another,
-//   and occupied 0: nothing stored, nothing on its way in.
+// Invariants (per lane; positions without state bits):
+//   head <= published <= tail;  tail - head <= capacity_i;
+//   [head, published): elements the consumer side has seen published, in no order;
+//   [published, tail): claimed by producers, published or about to be;
+//   once the lane's tail has kClosed no position is claimed: tail is final.
+//   The queue is "closed and drained" when every lane has head == tail, the stash is empty and
+//   no other thread holds the consumer side (elements on loan come back as put-back).
 //
 // Deviations: blocked operations race instead of being served in arrival order (as FifoQueue,
 // docs/deviations.md A10); the elements of one enqueue_many are not kept together (meaningless
@@ -78,6 +78,7 @@
 #include <cstdint>
 #include <memory>
 #include <memory_resource>
+#include <new>
 #include <optional>
 #include <random>
 #include <span>
@@ -95,6 +96,7 @@
 #include "engine/internal/backoff.h"
 #include "engine/internal/event_count.h"
 #include "engine/internal/owner.h"
+#include "engine/internal/ring_common.h"
 #include "engine/internal/shard_lock.h"
 #include "engine/status.h"
 
@@ -109,7 +111,7 @@ inline std::uint64_t mix64(std::uint64_t z) noexcept {  // SplitMix64's finalise
 }
 
 // SplitMix64 (Steele, Lea, Flood 2014): 64-bit state, passes BigCrush; plenty for picking
-// slots, and cheap enough for one draw per dequeue.
+// slots, and cheap enough for one draw per dequeued element.
 struct SplitMix64 {
   std::uint64_t state = 0;
   std::uint64_t next() noexcept {
@@ -118,18 +120,23 @@ struct SplitMix64 {
   }
 };
 
-// What a thread keeps per ShuffleQueue it uses: its index in the order threads first used that
-// queue (its home shard) and its random stream. A small direct-mapped cache keyed by the
-// queue's process-unique id: a thread that alternates between queues whose ids collide gets a
-// new index (and a reseeded stream) on each switch, which is correct, only not reproducible.
+// What a thread keeps per ShuffleQueue it enqueues to: its index in the order threads first
+// used that queue (its home lane). A small direct-mapped cache keyed by the queue's
+// process-unique id: a thread that alternates between queues whose ids collide gets a new index
+// on each switch, which is correct (another home lane), only not reproducible.
 struct ShuffleThreadEntry {
   std::uint64_t queue_uid = 0;  // 0 = empty
   std::uint64_t index = 0;
-  SplitMix64 rng;
 };
 inline constexpr std::size_t kShuffleThreadEntries = 8;
 inline thread_local std::array<ShuffleThreadEntry, kShuffleThreadEntries> shuffle_thread_entries{};
 inline std::atomic<std::uint64_t> next_shuffle_queue_uid{1};
+
+// The seed of a queue's random stream: SplitMix64 seeded with mix64(seed ^ mix64(1)) (tests
+// reproduce the stream from it).
+inline std::uint64_t shuffle_stream_seed(std::uint64_t seed) noexcept {
+  return mix64(seed ^ mix64(1));
+}
 
 }  // namespace internal
 
@@ -147,32 +154,30 @@ class ShuffleQueue {
   static constexpr int kDefaultMaxShards = 8;
 
   // capacity >= 1 and 0 <= min_after_dequeue < capacity, else InvalidArgument (B1). seed:
-  // nullopt = nondeterministic (B2). shards: 0 = one per hardware thread, at most 8 (more
-  // shards than threads that enqueue only spreads the dequeues' walk); else 1..64. Shard
-  // storage comes from `memory` (must outlive the queue), each shard first sized for
-  // capacity / shards elements; a shard grows (amortised, under its lock) when producers
-  // homed on it hold more, so after warm-up nothing allocates. Running out of memory while
-  // growing terminates (the operations are noexcept).
+  // nullopt = nondeterministic (B2). shards = lanes: 0 = one per hardware thread, at most 8;
+  // else 1..64; never more than the capacity. All lane storage (exactly `capacity` slots) comes
+  // from `memory` (must outlive the queue) at construction: enqueue and dequeue never allocate
+  // (a put-back may grow the stash, which starts with room for 64 elements).
   ShuffleQueue(std::int64_t capacity, std::int64_t min_after_dequeue,
                std::optional<std::uint64_t> seed = std::nullopt,
                std::string name = "random_shuffle_queue", int shards = 0,
                std::pmr::memory_resource* memory = alloc::aligned_resource())
       : capacity_(checked_capacity(capacity)),
         min_after_dequeue_(checked_min(min_after_dequeue, capacity)),
-        num_shards_(checked_shards(shards)),
+        num_lanes_(std::min(checked_shards(shards), capacity_)),
         seed_(seed ? *seed : random_seed()),
         seed_explicit_(seed.has_value()),
         uid_(internal::next_shuffle_queue_uid.fetch_add(1, std::memory_order_relaxed)),
-        name_(std::move(name)) {
+        name_(std::move(name)),
+        consumer_(memory, internal::shuffle_stream_seed(seed_)) {
     // relaxed above: only uniqueness matters.
     if (memory == nullptr) throw invalid_argument("memory", "null", "must be a memory resource");
-    const std::size_t per_shard =
-        std::min<std::size_t>((capacity_ + num_shards_ - 1) / num_shards_, kInitialShardSlots);
-    shards_.reserve(num_shards_);
-    for (std::size_t i = 0; i < num_shards_; ++i) {
-      shards_.push_back(std::make_unique<CachePadded<Shard>>(memory));
-      (*shards_.back())->items.reserve(per_shard);
+    lanes_.reserve(num_lanes_);
+    for (std::size_t i = 0; i < num_lanes_; ++i) {
+      const std::size_t share = capacity_ / num_lanes_ + (i < capacity_ % num_lanes_ ? 1 : 0);
+      lanes_.push_back(std::make_unique<Lane>(share, memory));
     }
+    consumer_->stash.reserve(kInitialStash);
   }
 
   ShuffleQueue(const ShuffleQueue&) = delete;
@@ -180,22 +185,19 @@ class ShuffleQueue {
 
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t min_after_dequeue() const noexcept { return min_after_dequeue_; }
-  std::size_t shards() const noexcept { return num_shards_; }
+  std::size_t shards() const noexcept { return num_lanes_; }
   const std::string& name() const noexcept { return name_; }
   // The seed given to the constructor (nullopt: it was drawn from std::random_device).
   std::optional<std::uint64_t> seed() const noexcept {
     return seed_explicit_ ? std::optional<std::uint64_t>(seed_) : std::nullopt;
   }
   bool is_closed() const noexcept {  // A24
-    return (counters_->avail_.load(std::memory_order_seq_cst) & kClosed) != 0;
+    return (consumer_->state.load(std::memory_order_seq_cst) & kStateClosed) != 0;
   }
 
-  // Stored elements a dequeue could take (not those in a pending dequeue_many's hands). A
-  // snapshot: stale as soon as it returns.
-  std::size_t size_approx() const noexcept {
-    // relaxed: a snapshot.
-    return static_cast<std::size_t>(counters_->avail_.load(std::memory_order_relaxed) & kCountMask);
-  }
+  // Stored elements, counting those being inserted and not those in a pending dequeue_many's
+  // hands. A snapshot: stale as soon as it returns.
+  std::size_t size_approx() const noexcept { return static_cast<std::size_t>(claimed_total()); }
   // Producers blocked in enqueue / enqueue_many right now (what a drain close waits for).
   std::size_t waiting_producers_approx() const noexcept {
     return registered_->load(std::memory_order_relaxed);  // relaxed: a snapshot
@@ -205,10 +207,8 @@ class ShuffleQueue {
 
   // kOk | kFull | kClosed (closing or closed). On failure `value` is untouched.
   [[nodiscard]] Status try_enqueue(T&& value) noexcept {
-    const Reserve r = reserve_room(1, /*registered=*/false);
-    if (r.count == 0) return r.status;
-    insert(&value, 1);
-    return Status::kOk;
+    const Pushed p = push_some(&value, 1, internal::Claimant::kAny);
+    return p.count == 1 ? Status::kOk : p.status;
   }
 
   // B4: kOk | kClosed | kCancelled (close(cancel) while blocked, or owner torn down: A25) |
@@ -222,17 +222,26 @@ class ShuffleQueue {
   // kOk | kEmpty (nothing above the floor, or a dequeue_many holds the consumer side) |
   // kClosed (closed and nothing left).
   [[nodiscard]] Status try_dequeue(T& out) noexcept {
-    const Claim c = claim(1, /*exactly=*/true, /*holder=*/false);
-    if (c.count == 1) {
-      take(1, [&out](T&& v) noexcept { out = std::move(v); });
+    Consumer& c = *consumer_;
+    c.lock.lock();
+    if (c.held.load(std::memory_order_relaxed) != 0) {  // relaxed: written under the lock
+      c.lock.unlock();
+      return Status::kEmpty;
+    }
+    if (take_locked(1, internal::Amount::kExactly,
+                    [&out](T&& v) noexcept { out = std::move(v); }) == 1) {
+      c.lock.unlock();
+      after_take();
       return Status::kOk;
     }
-    if ((c.seen & kClosed) != 0 && drained(/*holder=*/false)) return Status::kClosed;
-    return Status::kEmpty;
+    const bool drained = drained_locked();
+    c.lock.unlock();
+    return drained ? Status::kClosed : Status::kEmpty;
   }
 
   // B5, B6: kOk | kClosed (closed and empty) | kTimedOut | kCancelled (owner torn down, A25).
   [[nodiscard]] Status dequeue(T& out, Deadline deadline = Deadline::never()) noexcept {
+    internal::Backoff in_flight;  // the predicate saw a claim that is not yet published
     for (;;) {
       const Status s = try_dequeue(out);
       if (s != Status::kEmpty) return s;
@@ -241,6 +250,7 @@ class ShuffleQueue {
         const Status last = try_dequeue(out);
         return last == Status::kEmpty ? verdict(Status::kTimedOut) : last;
       }
+      in_flight.snooze();
     }
   }
 
@@ -252,12 +262,11 @@ class ShuffleQueue {
   [[nodiscard]] BulkResult enqueue_many(std::span<T> items,
                                         Deadline deadline = Deadline::never()) noexcept {
     if (items.empty()) return {Status::kOk, 0};
-    const Reserve r = reserve_room(items.size(), /*registered=*/false);
-    if (r.count == 0 && r.status == Status::kClosed) return {Status::kClosed, 0};
-    if (r.count != 0) insert(items.data(), r.count);
-    if (r.count == items.size()) return {Status::kOk, r.count};
-    const BulkResult rest = enqueue_slow(items.subspan(r.count), deadline);
-    return {verdict(rest.status), r.count + rest.count};
+    const Pushed p = push_some(items.data(), items.size(), internal::Claimant::kAny);
+    if (p.count == items.size()) return {Status::kOk, p.count};
+    if (p.status == Status::kClosed) return {Status::kClosed, p.count};
+    const BulkResult rest = enqueue_slow(items.subspan(p.count), deadline);
+    return {verdict(rest.status), p.count + rest.count};
   }
 
   // B5, B7: `out` is cleared, then receives exactly n elements (kOk), taken one at a time under
@@ -284,17 +293,17 @@ class ShuffleQueue {
   // kCancelPendingEnqueues: closes at once, fails blocked enqueues, always kOk.
   Status close(CloseMode mode = CloseMode::kDrain, Deadline deadline = Deadline::never()) noexcept {
     if (mode == CloseMode::kCancelPendingEnqueues) {
-      // seq_cst: visible to a waiting drain close() before the closed bit it waits for.
+      // seq_cst: visible to a waiting drain close() before the closed state it waits for.
       cancelled_.store(true, std::memory_order_seq_cst);
-      (void)counters_->room_.fetch_or(kClosing | kCancel, std::memory_order_seq_cst);
+      for (auto& lane : lanes_) lane->shut(kClosing | kClosed);
       finish_close();
       return Status::kOk;
     }
-    // G1: seq_cst, pairs with G2 in enqueue_slow() (store->load on both sides): either we see
-    // the producer registered, or it sees kClosing and gives up.
-    if ((counters_->room_.fetch_or(kClosing, std::memory_order_seq_cst) & kClosing) != 0) {
-      return Status::kClosed;
-    }
+    // G1: seq_cst RMWs on every lane (lane 0 first), then the load of registered_; pairs with
+    // G2 in enqueue_slow() (store->load on both sides): either we see the producer registered,
+    // or it sees kClosing on lane 0 and gives up.
+    if ((lanes_[0]->shut(kClosing) & (kClosing | kClosed)) != 0) return Status::kClosed;
+    for (std::size_t i = 1; i < num_lanes_; ++i) (void)lanes_[i]->shut(kClosing);
     if (registered_->load(std::memory_order_seq_cst) == 0) finish_close();
     if (await(*not_full_, deadline, [this] { return is_closed(); }) == Status::kTimedOut) {
       return verdict(Status::kTimedOut);
@@ -308,41 +317,190 @@ class ShuffleQueue {
  private:
   enum class Batch : std::uint8_t { kMany, kUpTo };
 
-  // room_ word: bit 63 kShut (closed: no room for anyone), bit 62 kCancel (close(cancel): none
-  // for registered producers either), bit 61 kClosing (a close was requested: no room for new
-  // producers), bits 0-60 occupied = slots reserved by producers and not yet freed by a
-  // dequeue (stored + being inserted + being removed).
-  // avail_ word: bit 63 kClosed (the close took effect: the floor is 0), bit 62 kHeld (a
-  // partial dequeue_many / up_to holds the consumer side), bits 0-61 avail = published
-  // elements not reserved by a dequeue = size().
-  static constexpr std::uint64_t kShut = std::uint64_t{1} << 63;
-  static constexpr std::uint64_t kCancel = std::uint64_t{1} << 62;
+  // A lane's tail word: bit 62 kClosed (no claim succeeds; the position is final), bit 61
+  // kClosing (close() requested: only registered producers may claim), bits 0-60 the position.
+  static constexpr std::uint64_t kClosed = std::uint64_t{1} << 62;
   static constexpr std::uint64_t kClosing = std::uint64_t{1} << 61;
-  static constexpr std::uint64_t kClosed = std::uint64_t{1} << 63;
-  static constexpr std::uint64_t kHeld = std::uint64_t{1} << 62;
-  static constexpr std::uint64_t kCountMask = (std::uint64_t{1} << 61) - 1;
-  static constexpr std::size_t kInitialShardSlots = 4096;
+  static constexpr std::uint64_t kPosMask = (std::uint64_t{1} << 61) - 1;
+  // The consumer side's state word: the close took effect (every lane has kClosed).
+  static constexpr std::uint32_t kStateClosed = 1;
+  static constexpr std::size_t kInitialStash = 64;
 
-  struct Shard {
-    explicit Shard(std::pmr::memory_resource* memory) : items(memory) {}
+  // One producer lane: a Vyukov ring of `capacity` slots. Producers use claim() and push();
+  // everything else belongs to the holder of the consumer lock.
+  class Lane {
+   public:
+    Lane(std::size_t capacity, std::pmr::memory_resource* memory)
+        : index_(capacity), storage_(memory, capacity), slots_(storage_.get()) {
+      for (std::size_t i = 0; i < capacity; ++i) {
+        // Construction happens before the queue is shared with other threads.
+        new (&slots_[i].seq) std::atomic<std::uint64_t>(2 * i);
+      }
+    }
+    ~Lane() {
+      // No concurrent operation; every claimed position is published.
+      const std::uint64_t t = tail_pos_relaxed();
+      for (std::uint64_t p = view_->head; p != t; ++p) payload(slot(p))->~T();
+      for (std::size_t i = 0; i < capacity(); ++i) slots_[i].seq.~atomic();
+    }
+    Lane(const Lane&) = delete;
+    Lane& operator=(const Lane&) = delete;
+
+    std::size_t capacity() const noexcept { return index_.capacity(); }
+
+    // ---- producers ----
+
+    // Claims up to n free positions (A9: what fits). kNone: full; kClosed: closed (or
+    // closing, for an unregistered producer).
+    internal::ClaimResult claim(std::size_t n, internal::Claimant who) noexcept {
+      // relaxed: the CAS below re-validates the whole word; the slot's seq carries the data.
+      std::uint64_t t = tail_->load(std::memory_order_relaxed);
+      for (;;) {
+        if ((t & kClosed) != 0) return {internal::Claim::kClosed};
+        if ((t & kClosing) != 0 && who == internal::Claimant::kAny) {
+          return {internal::Claim::kClosed};
+        }
+        const std::uint64_t pos = t & kPosMask;
+        std::size_t k = 1;
+        if (n == 1) {
+          // A1: pairs with R2 in take_at(): the consumer has moved the previous lap out.
+          const std::uint64_t seq = slot(pos).seq.load(std::memory_order_acquire);
+          const auto lag = static_cast<std::int64_t>(seq - 2 * pos);
+          if (lag < 0) return {internal::Claim::kNone};  // full
+          if (lag > 0) {                                  // another producer took pos
+            t = tail_->load(std::memory_order_relaxed);
+            continue;
+          }
+        } else {
+          // acquire: pairs with R3 in publish_head(); a stale head only under-counts room,
+          // and push() re-checks every slot.
+          const std::uint64_t h = view_->head_pub.load(std::memory_order_acquire);
+          if (h > pos) {  // consumers passed our stale t
+            t = tail_->load(std::memory_order_relaxed);
+            continue;
+          }
+          const std::uint64_t room = capacity() - (pos - h);
+          if (room == 0) return {internal::Claim::kNone};
+          k = static_cast<std::size_t>(std::min<std::uint64_t>(room, n));
+        }
+        // E1: seq_cst, the change sleeping consumers wait for (kAfterSeqCstRmw).
+        if (tail_->compare_exchange_weak(t, t + k, std::memory_order_seq_cst,
+                                         std::memory_order_relaxed)) {
+          return {internal::Claim::kOk, pos, k};
+        }
+      }
+    }
+
+    // Fills a claimed position. Waits (briefly) if the consumer has not yet freed the slot's
+    // previous lap (only after a bulk claim made from a fresh head_pub).
+    void push(std::uint64_t pos, T&& value) noexcept {
+      Slot& s = slot(pos);
+      internal::Backoff backoff;
+      // A1': as A1.
+      while (s.seq.load(std::memory_order_acquire) != 2 * pos) backoff.snooze();
+      new (payload(s)) T(std::move(value));
+      // R1: pairs with A2 in refresh(); publishes the payload.
+      s.seq.store(2 * pos + 1, std::memory_order_release);
+    }
+
+    // fetch_or of state bits into the tail (close). Returns the old word.
+    std::uint64_t shut(std::uint64_t bits) noexcept {
+      return tail_->fetch_or(bits, std::memory_order_seq_cst);
+    }
+    std::uint64_t tail_word() const noexcept { return tail_->load(std::memory_order_seq_cst); }
+
+    // ---- consumer side (holder of the consumer lock) ----
+
+    // Extends the published prefix; returns the number of stored elements the consumer sees.
+    std::size_t refresh() noexcept {
+      View& v = *view_;
+      while (v.published - v.head < capacity()) {
+        // A2: pairs with R1 in push().
+        if (slot(v.published).seq.load(std::memory_order_acquire) != 2 * v.published + 1) break;
+        ++v.published;
+      }
+      return static_cast<std::size_t>(v.published - v.head);
+    }
+
+    // Removes the element at offset `i` of the published prefix; the oldest element fills the
+    // hole so that the prefix stays contiguous from head.
+    T take_at(std::size_t i) noexcept {
+      View& v = *view_;
+      T* hole = payload(slot(v.head + i));
+      T value(std::move(*hole));
+      if (i != 0) {
+        T* oldest = payload(slot(v.head));
+        *hole = std::move(*oldest);
+        hole = oldest;
+      }
+      hole->~T();
+      // R2: pairs with A1 in claim(); the slot is free for the next lap.
+      slot(v.head).seq.store(2 * (v.head + capacity()), std::memory_order_release);
+      ++v.head;
+      return value;
+    }
+
+    // R3: pairs with the acquire in claim() and the producers' waiting predicate.
+    void publish_head() noexcept { view_->head_pub.store(view_->head, std::memory_order_release); }
+
+    // Closed lanes only: true when every claimed position was taken.
+    bool empty_final() const noexcept { return (tail_word() & kPosMask) == view_->head; }
+
+    // ---- snapshots for waiting predicates (any thread) ----
+
+    // Claimed, not yet taken (head_pub first: it never passes the tail, so no wrap).
+    std::uint64_t claimed() const noexcept {
+      const std::uint64_t h = view_->head_pub.load(std::memory_order_seq_cst);
+      return (tail_->load(std::memory_order_seq_cst) & kPosMask) - h;
+    }
+
+   private:
+    struct Slot {
+      std::atomic<std::uint64_t> seq;  // 2p: free for position p; 2p+1: holds p's element
+      alignas(T) unsigned char storage[sizeof(T)];
+    };
+    // The consumer side's view of the lane, on its own lines (written by the lock holder).
+    struct View {
+      std::uint64_t head = 0;       // oldest stored position
+      std::uint64_t published = 0;  // [head, published) seen published
+      std::atomic<std::uint64_t> head_pub{0};  // head, for producers and predicates
+    };
+
+    static T* payload(Slot& s) noexcept { return std::launder(reinterpret_cast<T*>(s.storage)); }
+    Slot& slot(std::uint64_t pos) const noexcept { return slots_[index_(pos)]; }
+    std::uint64_t tail_pos_relaxed() const noexcept {
+      return tail_->load(std::memory_order_relaxed) & kPosMask;  // relaxed: quiescent
+    }
+
+    const internal::SlotIndex index_;
+    internal::SlotArray<Slot> storage_;  // freed after the destructor body
+    Slot* const slots_;
+    CachePadded<std::atomic<std::uint64_t>> tail_{std::uint64_t{0}};  // producers' word
+    CachePadded<View> view_;
+  };
+
+  // The consumer side, on its own lines: the lock, the hold, the state and the random stream.
+  struct Consumer {
+    Consumer(std::pmr::memory_resource* memory, std::uint64_t stream_seed)
+        : rng{stream_seed}, stash(memory) {}
     internal::ShardLock lock;
-    // Mirrors items.size(); written under the lock, read without it to weight the shard pick.
-    std::atomic<std::size_t> size{0};
-    std::pmr::vector<T> items;  // guarded by lock
+    // A partial dequeue_many / up_to holds the side (1). Written under the lock by RMW (the
+    // holder's release is the change non-holders wait for); read without it by predicates.
+    std::atomic<std::uint32_t> held{0};
+    std::atomic<std::uint32_t> state{0};  // kStateClosed
+    std::atomic<std::size_t> stash_size{0};  // stash.size(), for predicates
+    internal::SplitMix64 rng;              // guarded by lock
+    std::pmr::vector<T> stash;             // put-back elements; guarded by lock
   };
 
-  struct Reserve {
+  struct Pushed {
     std::size_t count;
-    Status status;  // when count == 0: kFull, kClosed (unregistered) or kCancelled (registered)
-  };
-  struct Claim {
-    std::size_t count;
-    std::uint64_t seen;  // avail_ as the last attempt saw it
+    Status status;  // when count < n: kFull, or kClosed (any lane refused the claim)
   };
 
   static std::size_t checked_capacity(std::int64_t capacity) {
     if (capacity < 1) throw invalid_argument("capacity", capacity, "must be >= 1");
-    if (static_cast<std::uint64_t>(capacity) > (kCountMask >> 2)) {
+    if (static_cast<std::uint64_t>(capacity) > (kPosMask >> 2)) {
       throw invalid_argument("capacity", capacity, "is too large");
     }
     return static_cast<std::size_t>(capacity);
@@ -376,57 +534,43 @@ class ShuffleQueue {
     return s == Status::kTimedOut && internal::owner_cancelled() ? Status::kCancelled : s;
   }
 
-  Shard& shard(std::size_t i) noexcept { return **shards_[i]; }
-
-  // The calling thread's entry for this queue (registering it on first use).
-  internal::ShuffleThreadEntry& local() noexcept {
+  // The calling thread's home lane (registering the thread on first use).
+  std::size_t home_lane() noexcept {
     internal::ShuffleThreadEntry& e =
         internal::shuffle_thread_entries[uid_ % internal::kShuffleThreadEntries];
     if (e.queue_uid != uid_) {
       e.queue_uid = uid_;
       // relaxed: only distinct, consecutive indices matter.
       e.index = threads_seen_->fetch_add(1, std::memory_order_relaxed);
-      e.rng.state = internal::mix64(seed_ ^ internal::mix64(e.index + 1));
     }
-    return e;
+    return static_cast<std::size_t>(e.index % num_lanes_);
   }
 
   // ---- producers ----
 
-  // Reserves up to `want` slots in room_. Registered (blocked) producers may still reserve
-  // while a drain close waits for them (kClosing), not after a cancel.
-  Reserve reserve_room(std::size_t want, bool registered) noexcept {
-    // relaxed: the CAS below validates the value.
-    std::uint64_t s = counters_->room_.load(std::memory_order_relaxed);
-    for (;;) {
-      if ((s & (kShut | kCancel)) != 0) {
-        return {0, registered ? Status::kCancelled : Status::kClosed};
+  // Pushes up to n items: the home lane first, then the next lanes. Stops at the first lane
+  // that refuses for closing (the queue is closing for this producer).
+  Pushed push_some(T* items, std::size_t n, internal::Claimant who) noexcept {
+    const std::size_t home = home_lane();
+    std::size_t done = 0;
+    Status status = Status::kFull;
+    for (std::size_t i = 0; i < num_lanes_ && done < n; ++i) {
+      Lane& lane = *lanes_[(home + i) % num_lanes_];
+      for (;;) {  // a lane may take several claims (bulk claims stop at a stale head)
+        const internal::ClaimResult c = lane.claim(n - done, who);
+        if (c.claim == internal::Claim::kClosed) {
+          status = Status::kClosed;
+          break;
+        }
+        if (c.claim != internal::Claim::kOk) break;
+        for (std::size_t k = 0; k < c.count; ++k) lane.push(c.pos + k, std::move(items[done + k]));
+        done += c.count;
+        if (done == n) break;
       }
-      if ((s & kClosing) != 0 && !registered) return {0, Status::kClosed};
-      const std::uint64_t occupied = s & kCountMask;
-      if (occupied >= capacity_) return {0, Status::kFull};
-      const std::uint64_t k = std::min<std::uint64_t>(want, capacity_ - occupied);
-      // E1: seq_cst RMW, the change EventCount's kAfterSeqCstRmw protocol orders; pairs with
-      // F1 in release_slots() (counting only: data is ordered by the shard lock).
-      if (counters_->room_.compare_exchange_weak(s, s + k, std::memory_order_seq_cst,
-                                       std::memory_order_relaxed)) {
-        return {static_cast<std::size_t>(k), Status::kOk};
-      }
+      if (status == Status::kClosed) break;
     }
-  }
-
-  // Appends k reserved (or put-back) elements to the calling thread's home shard and
-  // publishes them.
-  void insert(T* items, std::size_t k) noexcept {
-    Shard& sh = shard(local().index % num_shards_);
-    sh.lock.lock();
-    for (std::size_t i = 0; i < k; ++i) sh.items.push_back(std::move(items[i]));
-    // relaxed: a weighting hint for dequeuers; the lock orders the items themselves.
-    sh.size.store(sh.items.size(), std::memory_order_relaxed);
-    sh.lock.unlock();
-    // P1: seq_cst, pairs with C1 in claim(): a dequeuer reserves only published elements.
-    (void)counters_->avail_.fetch_add(k, std::memory_order_seq_cst);
-    not_empty_->notify_all();
+    if (done != 0) not_empty_->notify_all();  // N1: after E1 (seq_cst), see event_count.h
+    return {done, done == n ? Status::kOk : status};
   }
 
   // Registers as a blocked producer (a drain close waits for it: A17), then pushes all of
@@ -434,32 +578,31 @@ class ShuffleQueue {
   BulkResult enqueue_slow(std::span<T> items, Deadline deadline) noexcept {
     // G2: seq_cst, pairs with G1 in close().
     registered_->fetch_add(1, std::memory_order_seq_cst);
-    if ((counters_->room_.load(std::memory_order_seq_cst) & kClosing) != 0) {
+    if ((lanes_[0]->tail_word() & (kClosing | kClosed)) != 0) {
       return unregister({Status::kClosed, 0});
     }
     std::size_t done = 0;
     Status result = Status::kOk;
     bool last_try = false;
     while (done < items.size()) {
-      const Reserve r = reserve_room(items.size() - done, /*registered=*/true);
-      if (r.count != 0) {
-        insert(items.data() + done, r.count);
-        done += r.count;
-        continue;
-      }
-      if (r.status == Status::kCancelled) {
+      const Pushed p =
+          push_some(items.data() + done, items.size() - done, internal::Claimant::kRegistered);
+      done += p.count;
+      if (done == items.size()) break;
+      // A registered producer is refused only by kClosed, and a drain close sets kClosed only
+      // once no producer is registered: it was a close(cancel) (A23).
+      if (p.status == Status::kClosed) {
         result = Status::kCancelled;
         break;
       }
+      if (p.count != 0) continue;
       if (last_try) {
         result = Status::kTimedOut;
         break;
       }
-      // On timeout, one last reservation: room may have appeared just as the deadline passed.
-      last_try = await(*not_full_, deadline, [this] {
-                   const std::uint64_t s = counters_->room_.load(std::memory_order_seq_cst);
-                   return (s & kCountMask) < capacity_ || (s & (kShut | kCancel)) != 0;
-                 }) == Status::kTimedOut;
+      // On timeout, one last try: room may have appeared just as the deadline passed.
+      last_try = await(*not_full_, deadline, [this] { return producer_may_progress(); }) ==
+                 Status::kTimedOut;
     }
     return unregister({result, done});
   }
@@ -467,17 +610,25 @@ class ShuffleQueue {
   BulkResult unregister(BulkResult r) noexcept {
     // seq_cst: pairs with G1; the last producer out finishes a pending drain close.
     if (registered_->fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        (counters_->room_.load(std::memory_order_seq_cst) & kClosing) != 0 && !is_closed()) {
+        (lanes_[0]->tail_word() & kClosing) != 0 && !is_closed()) {
       finish_close();
     }
     return r;
   }
 
+  // Room in some lane, or a verdict (closed).
+  bool producer_may_progress() const noexcept {
+    for (const auto& lane : lanes_) {
+      if ((lane->tail_word() & kClosed) != 0 || lane->claimed() < lane->capacity()) return true;
+    }
+    return false;
+  }
+
   void finish_close() noexcept {
-    // kShut before kClosed: a dequeuer that sees kClosed knows no new room can be reserved
-    // (drained() relies on it). Both seq_cst; idempotent.
-    (void)counters_->room_.fetch_or(kShut, std::memory_order_seq_cst);
-    (void)counters_->avail_.fetch_or(kClosed, std::memory_order_seq_cst);
+    // Every lane's tail final (kClosed) before the state says closed: a consumer that sees the
+    // state knows no claim can follow (drained_locked() relies on it). Idempotent.
+    for (auto& lane : lanes_) (void)lane->shut(kClosed);
+    (void)consumer_->state.fetch_or(kStateClosed, std::memory_order_seq_cst);
     wake_everyone();
   }
 
@@ -488,128 +639,75 @@ class ShuffleQueue {
 
   // ---- consumers ----
 
-  // Reserves `want` (exactly) or up to `want` elements above the floor in avail_. Fails while
-  // another thread holds the consumer side, unless we are that holder.
-  Claim claim(std::size_t want, bool exactly, bool holder) noexcept {
-    std::uint64_t s = counters_->avail_.load(std::memory_order_seq_cst);
-    for (;;) {
-      if ((s & kHeld) != 0 && !holder) return {0, s};
-      const std::uint64_t avail = s & kCountMask;
-      const std::uint64_t floor = (s & kClosed) != 0 ? 0 : min_after_dequeue_;  // B5, B6
-      if (avail <= floor) return {0, s};
-      const std::uint64_t k = std::min<std::uint64_t>(want, avail - floor);
-      if (exactly && k < want) return {0, s};
-      // C1: seq_cst, pairs with P1 in insert() (and the put-back's publication).
-      if (counters_->avail_.compare_exchange_weak(s, s - k, std::memory_order_seq_cst,
-                                        std::memory_order_seq_cst)) {
-        return {static_cast<std::size_t>(k), s};
-      }
-    }
-  }
-
-  // Removes k reserved elements, each chosen uniformly among the stored ones (see the header),
-  // passes each to sink(T&&), then frees their slots.
+  // Under the consumer lock: takes `want` elements (kExactly: all or none) while the stored
+  // total is above the floor (B5; 0 once closed: B6), each a uniform pick among all stored
+  // elements (B3), passing each to sink(T&&). Returns how many.
   template <class Sink>
-  void take(std::size_t k, Sink&& sink) noexcept {
-    internal::SplitMix64& rng = local().rng;
-    for (std::size_t j = 0; j < k; ++j) take_one(rng, sink);
-    release_slots(k);
-  }
-
-  template <class Sink>
-  void take_one(internal::SplitMix64& rng, Sink& sink) noexcept {
-    internal::Backoff backoff;
+  std::size_t take_locked(std::size_t want, internal::Amount amount, Sink&& sink) noexcept {
+    Consumer& c = *consumer_;
     std::array<std::size_t, kMaxShards> sizes;
-    for (;;) {
-      std::size_t total = 0;
-      for (std::size_t i = 0; i < num_shards_; ++i) {
-        // relaxed: a weight; the lock below decides what is really there.
-        sizes[i] = shard(i).size.load(std::memory_order_relaxed);
-        total += sizes[i];
+    std::size_t total = c.stash.size();
+    for (std::size_t i = 0; i < num_lanes_; ++i) total += (sizes[i] = lanes_[i]->refresh());
+    // relaxed: written under the lock we hold.
+    const std::size_t floor =
+        (c.state.load(std::memory_order_relaxed) & kStateClosed) != 0 ? 0 : min_after_dequeue_;
+    if (total <= floor) return 0;
+    const std::size_t k = std::min(want, total - floor);
+    if (amount == internal::Amount::kExactly && k < want) return 0;
+    for (std::size_t j = 0; j < k; ++j, --total) {
+      std::uint64_t r = c.rng.next() % total;  // B3: TF's index = rand % size
+      if (r < c.stash.size()) {
+        const auto s = static_cast<std::size_t>(r);
+        sink(std::move(c.stash[s]));
+        if (s + 1 != c.stash.size()) c.stash[s] = std::move(c.stash.back());
+        c.stash.pop_back();
+        continue;
       }
-      if (total != 0) {
-        std::uint64_t r = rng.next() % total;  // B3: TF's index = rand % size, over all shards
-        std::size_t i = 0;
-        while (r >= sizes[i]) r -= sizes[i++];
-        Shard& sh = shard(i);
-        sh.lock.lock();
-        const std::size_t n = sh.items.size();
-        if (n != 0) {
-          // The snapshot's slot if the shard did not change, else a fresh uniform draw in it.
-          const std::size_t idx = n == sizes[i] ? static_cast<std::size_t>(r) : rng.next() % n;
-          sink(std::move(sh.items[idx]));
-          if (idx + 1 != n) sh.items[idx] = std::move(sh.items.back());
-          sh.items.pop_back();
-          sh.size.store(n - 1, std::memory_order_relaxed);  // relaxed: as in insert()
-          sh.lock.unlock();
-          return;
-        }
-        sh.lock.unlock();
-      }
-      // A racing dequeuer emptied the shard (or the snapshot caught every shard between a
-      // removal and an insert): our element is elsewhere, draw again.
-      backoff.spin();
+      r -= c.stash.size();
+      std::size_t i = 0;
+      while (r >= sizes[i]) r -= sizes[i++];
+      sink(lanes_[i]->take_at(static_cast<std::size_t>(r)));
+      --sizes[i];
     }
+    for (auto& lane : lanes_) lane->publish_head();
+    c.stash_size.store(c.stash.size(), std::memory_order_relaxed);  // relaxed: a hint
+    return k;
   }
 
-  void release_slots(std::size_t k) noexcept {
-    // F1: seq_cst RMW (EventCount protocol), pairs with E1.
-    const std::uint64_t before = counters_->room_.fetch_sub(k, std::memory_order_seq_cst);
+  // After the lock is released: slots were freed (R2, R3); wake producers waiting for room.
+  void after_take() noexcept {
+    // F1: store (R3) -> seq_cst fence -> load of the waiter count (notify_all); pairs with a
+    // waiter's RMW in prepare_wait() followed by its seq_cst loads of head_pub.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     not_full_->notify_all();
-    // After the close, dequeuers that found nothing but slots in flight wait for this.
-    if ((before & kShut) != 0) not_empty_->notify_all();
   }
 
-  // Closed and nothing left for us: avail_ closed, 0 and not held by another (t1), no slot
-  // occupied (t2: nothing is being inserted; no new room after kShut), and still 0 and not
-  // held (t3: an element taken and put back by a holder between t1 and t3 shows as kHeld or
-  // as avail). All seq_cst, in one total order with the producers' and holders' RMWs.
-  bool drained(bool holder) const noexcept {
-    const std::uint64_t s1 = counters_->avail_.load(std::memory_order_seq_cst);
-    if ((s1 & kClosed) == 0 || (s1 & kCountMask) != 0 || ((s1 & kHeld) != 0 && !holder)) {
-      return false;
+  // Under the consumer lock: closed and nothing left for the lock holder (every lane's final
+  // tail reached, nothing stashed; non-holders do not get here while the side is held).
+  bool drained_locked() const noexcept {
+    const Consumer& c = *consumer_;
+    if ((c.state.load(std::memory_order_seq_cst) & kStateClosed) == 0) return false;
+    if (!c.stash.empty()) return false;
+    for (const auto& lane : lanes_) {
+      if (!lane->empty_final()) return false;
     }
-    if ((counters_->room_.load(std::memory_order_seq_cst) & kCountMask) != 0) return false;
-    const std::uint64_t s3 = counters_->avail_.load(std::memory_order_seq_cst);
-    return (s3 & kCountMask) == 0 && (holder || (s3 & kHeld) == 0);
+    return true;
   }
 
-  // The waiting predicate of consumers: something to claim, or a verdict to reach.
+  // Claimed and not taken, over the lanes and the stash (a snapshot).
+  std::uint64_t claimed_total() const noexcept {
+    // relaxed: a hint; the stash is re-read under the lock.
+    std::uint64_t n = consumer_->stash_size.load(std::memory_order_relaxed);
+    for (const auto& lane : lanes_) n += lane->claimed();
+    return n;
+  }
+
+  // The waiting predicate of consumers: something to take, or a verdict to reach.
   bool consumer_may_progress(bool holder) const noexcept {
-    const std::uint64_t s = counters_->avail_.load(std::memory_order_seq_cst);
-    if ((s & kHeld) != 0 && !holder) return false;
-    const std::uint64_t floor = (s & kClosed) != 0 ? 0 : min_after_dequeue_;
-    if ((s & kCountMask) > floor) return true;
-    // Closed and empty: a verdict once no slot is in flight.
-    return (s & kClosed) != 0 &&
-           (counters_->room_.load(std::memory_order_seq_cst) & kCountMask) == 0;
-  }
-
-  bool try_hold() noexcept {
-    std::uint64_t s = counters_->avail_.load(std::memory_order_seq_cst);
-    while ((s & kHeld) == 0) {
-      // H1: seq_cst, pairs with H2 in release_hold() (the holder's put-back is visible).
-      if (counters_->avail_.compare_exchange_weak(s, s | kHeld, std::memory_order_seq_cst,
-                                        std::memory_order_seq_cst)) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  void release_hold() noexcept {
-    (void)counters_->avail_.fetch_and(~kHeld, std::memory_order_seq_cst);  // H2
-    not_empty_->notify_all();
-  }
-
-  // Holder only. Returns the elements in `taken` to the queue (B7, A26): room first, then the
-  // shard, then avail, so that drained() never sees them missing.
-  void put_back(std::vector<T>& taken) noexcept {
-    const std::size_t k = taken.size();
-    // May exceed the capacity (as TF).
-    (void)counters_->room_.fetch_add(k, std::memory_order_seq_cst);
-    insert(taken.data(), k);
-    taken.clear();
+    const Consumer& c = *consumer_;
+    if (!holder && c.held.load(std::memory_order_seq_cst) != 0) return false;
+    if ((c.state.load(std::memory_order_seq_cst) & kStateClosed) != 0) return true;
+    return claimed_total() > min_after_dequeue_;
   }
 
   Status dequeue_n(std::size_t n, std::vector<T>& out, Deadline deadline, Batch batch) {
@@ -617,28 +715,40 @@ class ShuffleQueue {
     if (n == 0) return Status::kOk;  // A13: no wait, no closed check
     out.reserve(n);                  // may throw, before the queue is touched
     auto sink = [&out](T&& v) noexcept { out.push_back(std::move(v)); };
-    // Fast path: all n above the floor and nobody holds the side.
-    if (claim(n, /*exactly=*/true, /*holder=*/false).count == n) {
-      take(n, sink);
-      return Status::kOk;
-    }
-    // Slow path (B5): hold the consumer side, take what the floor allows, wait for more.
-    while (!try_hold()) {
-      if (await(*not_empty_, deadline, [this] {
-            return (counters_->avail_.load(std::memory_order_seq_cst) & kHeld) == 0;
+    Consumer& c = *consumer_;
+    // The consumer side, free of any other holder.
+    for (;;) {
+      c.lock.lock();
+      if (c.held.load(std::memory_order_relaxed) == 0) break;  // relaxed: under the lock
+      c.lock.unlock();
+      if (await(*not_empty_, deadline, [&c] {
+            return c.held.load(std::memory_order_seq_cst) == 0;
           }) == Status::kTimedOut) {
         return Status::kTimedOut;
       }
     }
+    // Fast path: all n above the floor.
+    if (take_locked(n, internal::Amount::kExactly, sink) == n) {
+      c.lock.unlock();
+      after_take();
+      return Status::kOk;
+    }
+    // Slow path (B5): hold the side, take what the floor allows, wait for more.
+    (void)c.held.exchange(1, std::memory_order_seq_cst);
     Status result = Status::kOk;
     bool last_try = false;
-    while (out.size() < n) {
-      const Claim c = claim(n - out.size(), /*exactly=*/false, /*holder=*/true);
-      if (c.count != 0) {
-        take(c.count, sink);
+    internal::Backoff in_flight;
+    for (;;) {
+      const std::size_t k = take_locked(n - out.size(), internal::Amount::kUpTo, sink);
+      const bool drained = k == 0 && drained_locked();
+      c.lock.unlock();
+      if (k != 0) {
+        after_take();
+        if (out.size() == n) break;
+        continue_locked(c);
         continue;
       }
-      if ((c.seen & kClosed) != 0 && drained(/*holder=*/true)) {
+      if (drained) {
         result = Status::kClosed;
         break;
       }
@@ -648,13 +758,31 @@ class ShuffleQueue {
       }
       last_try = await(*not_empty_, deadline, [this] { return consumer_may_progress(true); }) ==
                  Status::kTimedOut;
+      if (!last_try) in_flight.snooze();
+      continue_locked(c);
     }
     if (result == Status::kClosed && batch == Batch::kUpTo && !out.empty()) {
       result = Status::kOk;  // B8: the remainder
     }
-    if (result != Status::kOk && !out.empty()) put_back(out);  // B7, A26
-    release_hold();
+    c.lock.lock();
+    if (result != Status::kOk && !out.empty()) put_back_locked(out);  // B7, A26
+    // H1: seq_cst RMW, the change waiting non-holders wait for.
+    (void)c.held.exchange(0, std::memory_order_seq_cst);
+    c.lock.unlock();
+    not_empty_->notify_all();
     return result;
+  }
+
+  static void continue_locked(Consumer& c) noexcept { c.lock.lock(); }
+
+  // Holder, under the lock. Returns the elements in `taken` to the queue (B7, A26), where the
+  // next picks see them as any stored element. The stash may grow past its reserve here (a
+  // put-back larger than 64 elements): that allocation is the one on a queue path.
+  void put_back_locked(std::vector<T>& taken) noexcept {
+    Consumer& c = *consumer_;
+    for (T& v : taken) c.stash.push_back(std::move(v));
+    taken.clear();
+    c.stash_size.store(c.stash.size(), std::memory_order_seq_cst);
   }
 
   // ---- waiting (as FifoQueue::await) ----
@@ -684,39 +812,24 @@ class ShuffleQueue {
     }
   }
 
-  // Read-only configuration, on its own lines.
+  // Read-only configuration.
   const std::size_t capacity_;
   const std::size_t min_after_dequeue_;
-  const std::size_t num_shards_;
+  const std::size_t num_lanes_;
   const std::uint64_t seed_;
   const bool seed_explicit_;
   const std::uint64_t uid_;  // process-unique, keys the threads' entries
   const std::string name_;
-  std::vector<std::unique_ptr<CachePadded<Shard>>> shards_;  // each on its own lines
+  std::vector<std::unique_ptr<Lane>> lanes_;  // each lane's words on their own lines
 
-  // The two counter words share one line (pair) on purpose, unpadded from each other: every
-  // enqueue does E1 then P1 and every dequeue C1 then F1, so with both words on one line an
-  // operation's second RMW usually finds the line still in its core's cache: one line
-  // transfer per operation instead of two. No thread touches one word without the other, so
-  // there is no false sharing to avoid. Measured with producers and consumers pinned to
-  // different vCPUs (~550 ns round trip): about 1.3-1.8x the throughput of padded words,
-  // 30-40% less CPU per item; no change when all threads share a vCPU.
-  struct Counters {
-    // Producers reserve here (E1), consumers free (F1); bits above.
-    std::atomic<std::uint64_t> room_{0};
-    // Producers publish here (P1), consumers reserve (C1); bits above.
-    std::atomic<std::uint64_t> avail_{0};
-  };
-  static_assert(offsetof(Counters, avail_) == sizeof(std::atomic<std::uint64_t>),
-                "room_ and avail_ sit side by side, on one cache line");
-  CachePadded<Counters> counters_;
+  CachePadded<Consumer> consumer_;
   // Producers sleep here for room; a drain close() sleeps here for the close.
   CachePadded<EventCount> not_full_;
   // Consumers sleep here for elements, for the consumer hold, or for the close.
   CachePadded<EventCount> not_empty_;
   // Blocked producers registered before a close (A17); read by close().
   CachePadded<std::atomic<std::uint32_t>> registered_{0u};
-  CachePadded<std::atomic<std::uint64_t>> threads_seen_{std::uint64_t{0}};  // local() indices
+  CachePadded<std::atomic<std::uint64_t>> threads_seen_{std::uint64_t{0}};  // home_lane() indices
   std::atomic<bool> cancelled_{false};  // close(kCancelPendingEnqueues) was called
 };
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -89,6 +90,27 @@ TEST(ShuffleQueueArgs, B1_BadArgumentsAreInvalidArgumentNamingTheValue) {
   EXPECT_FALSE(dflt.seed().has_value());
 }
 
+// The capacity is split over the lanes and holds for the queue as a whole: one producer fills
+// every lane (spilling past its home lane), then is refused until a dequeue frees a slot.
+TEST(ShuffleQueueArgs, B1_CapacityHoldsGloballyAcrossLanes) {
+  Q q(10, 0, 5, "q", 3);
+  for (U64 i = 0; i < 10; ++i) {
+    U64 v = i;
+    ASSERT_EQ(q.try_enqueue(std::move(v)), Status::kOk) << i;
+  }
+  U64 extra = 10;
+  EXPECT_EQ(q.try_enqueue(std::move(extra)), Status::kFull);
+  EXPECT_EQ(extra, 10u);  // untouched
+  EXPECT_EQ(q.size_approx(), 10u);
+  U64 out = 0;
+  ASSERT_EQ(q.try_dequeue(out), Status::kOk);
+  EXPECT_EQ(q.try_enqueue(std::move(extra)), Status::kOk);
+  U64 more = 11;
+  EXPECT_EQ(q.try_enqueue(std::move(more)), Status::kFull);
+  Q tiny(2, 0, 5, "tiny", 8);  // never more lanes than slots
+  EXPECT_EQ(tiny.shards(), 2u);
+}
+
 // ---- B2, B3 ---------------------------------------------------------------------------------
 
 // One thread: fill, a steady state of dequeue + enqueue, close, drain.
@@ -144,23 +166,26 @@ TEST(ShuffleQueueTest, B2_DifferentSeedsAndNoSeedGiveDifferentOrders) {
   EXPECT_NE(oa, fifo);
 }
 
-// B3: with one shard the queue's draw is TF's: index = rand % size, move the last into the
-// slot; the stream is SplitMix64 seeded as shuffle_queue.h says (first thread: index 0).
-TEST(ShuffleQueueTest, B3_OneShardIsTFsPickElementForElement) {
+// B3: with one lane the queue's draw is a uniform pick over the stored elements in position
+// order: index = rand % size, the oldest element moves into the hole (shuffle_queue.h; TF moves
+// the last one instead: docs/deviations.md B3). The stream is SplitMix64 seeded with
+// shuffle_stream_seed(seed), drawn once per dequeued element.
+TEST(ShuffleQueueTest, B3_OneShardIsAUniformPickElementForElement) {
   const U64 seed = 1234;
   Q q(16, 4, seed, "q", 1);
   std::vector<U64> got;
   std::thread t([&] { got = run_sequence(q, 200); });
   t.join();
-  internal::SplitMix64 rng{internal::mix64(seed ^ internal::mix64(1))};
-  std::vector<U64> buf, want;
+  internal::SplitMix64 rng{internal::shuffle_stream_seed(seed)};
+  std::deque<U64> buf;
+  std::vector<U64> want;
   U64 next = 0;
   for (; next < 16; ++next) buf.push_back(next);
   auto pick = [&] {
     const std::size_t i = rng.next() % buf.size();
     want.push_back(buf[i]);
-    buf[i] = buf.back();
-    buf.pop_back();
+    buf[i] = buf.front();
+    buf.pop_front();
   };
   for (; next < 200; ++next) {
     pick();
@@ -633,9 +658,9 @@ TEST(ShuffleQueueStress, B11_ExactlyOnce_Oversubscribed_6P6C_CancelMidFlight) {
 // ---- B3: shuffle quality vs TF's single-buffer rule -----------------------------------------
 //
 // Trial (one seed): capacity 16, min_after_dequeue 8, a stream of 64 elements. Fill: four
-// threads, one after another, enqueue 4 elements each (so with 4 shards every shard holds 4);
-// steady state: the main thread dequeues one and enqueues the next (its home shard gets every
-// new element: a lopsided shard layout on purpose); close; drain. The reference does the same
+// threads, one after another, enqueue 4 elements each (so with 4 lanes every lane holds 4);
+// steady state: the main thread dequeues one and enqueues the next (into its home lane while it
+// has room, else the next lane with room: a lopsided layout on purpose); close; drain. The reference does the same
 // operations on one buffer with TF's rule (uniform pick, last into the slot) and an mt19937_64.
 // Samples: one per trial and tracked element (elements 0, 15, 40), so samples are independent
 // across trials: the displacement (output position - input position) and the output position.
