@@ -379,8 +379,9 @@ class ShuffleQueue {
             t = tail_->load(std::memory_order_relaxed);
             continue;
           }
+          // A head older than pos - capacity (read before a fresher tail) says full too.
+          if (pos - h >= capacity()) return {internal::Claim::kNone};
           const std::uint64_t room = capacity() - (pos - h);
-          if (room == 0) return {internal::Claim::kNone};
           k = static_cast<std::size_t>(std::min<std::uint64_t>(room, n));
         }
         // E1: seq_cst, the change sleeping consumers wait for (kAfterSeqCstRmw).
