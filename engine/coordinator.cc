@@ -44,7 +44,7 @@ bool wait_lifecycle(Ready ready, Deadline deadline) {
     const internal::EventCount::Key key = events.prepare_wait();
     // Re-check after registering: a thread finishing or a stop arriving now notifies us.
     if (ready()) {
-      events.cancel_wait();
+      events.cancel_wait(key);
       return true;
     }
     if (events.wait(key, deadline) == internal::WaitResult::kTimedOut) return ready();

@@ -338,12 +338,12 @@ class FifoQueue {
       if (ready()) return Status::kOk;
       const typename EventCount::Key key = event.prepare_wait();
       if (ready()) {
-        event.cancel_wait();
+        event.cancel_wait(key);
         return Status::kOk;
       }
       // A25: a torn-down owner ends the wait as a deadline would (verdict() says kCancelled).
       if (deadline.expired() || internal::owner_cancelled()) {
-        event.cancel_wait();
+        event.cancel_wait(key);
         return Status::kTimedOut;
       }
       event.wait(key, deadline);

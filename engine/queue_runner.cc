@@ -324,7 +324,7 @@ RunnerThreads QueueRunner::make_threads(Session& session, Coordinator* coord, bo
                while (!stop()) {
                  const internal::EventCount::Key key = events.prepare_wait();
                  if (stop()) {
-                   events.cancel_wait();
+                   events.cancel_wait(key);
                    break;
                  }
                  events.wait(key, Deadline::never());

@@ -51,12 +51,15 @@
 // with the consumer. A consumer's critical section is a few dozen instructions plus one load
 // per lane.
 //
-// Waiting. Both EventCounts use the kAfterSeqCstRmw protocol (event_count.h): consumers sleep
-// until a lane's tail (a seq_cst CAS) passes the floor, and their predicate counts claimed, not
-// only published, elements; a slot claimed but not yet published is waited for by spinning and
-// yielding (the producer is between two stores). Producers sleep until a lane has room; the
-// consumer frees slots with release stores and then issues one seq_cst fence per operation
-// before reading the waiter count (store -> fence -> load against waiter RMW -> load).
+// Waiting. Both EventCounts use the kAfterSeqCstRmw protocol (event_count.h). A producer
+// publishes a slot with a seq_cst exchange of its sequence word, and consumers sleep until the
+// *published* elements pass the floor (their predicate scans the sequence words past the
+// consumer side's published prefix), so a consumer never spins on a producer that was
+// preempted between its claim and its publication: it sleeps and the publication wakes it.
+// (Spinning there was measured: on a machine busy with other processes, each sched_yield gave
+// away a whole time slice.) Producers sleep until a lane has room; the consumer frees slots
+// with release stores and then issues one seq_cst fence per operation before reading the
+// waiter count (store -> fence -> load, against the waiter's RMW -> load).
 //
 // Invariants (per lane; positions without state bits):
 //   head <= published <= tail;  tail - head <= capacity_i;
@@ -241,7 +244,6 @@ class ShuffleQueue {
 
   // B5, B6: kOk | kClosed (closed and empty) | kTimedOut | kCancelled (owner torn down, A25).
   [[nodiscard]] Status dequeue(T& out, Deadline deadline = Deadline::never()) noexcept {
-    internal::Backoff in_flight;  // the predicate saw a claim that is not yet published
     for (;;) {
       const Status s = try_dequeue(out);
       if (s != Status::kEmpty) return s;
@@ -250,7 +252,6 @@ class ShuffleQueue {
         const Status last = try_dequeue(out);
         return last == Status::kEmpty ? verdict(Status::kTimedOut) : last;
       }
-      in_flight.snooze();
     }
   }
 
@@ -325,6 +326,7 @@ class ShuffleQueue {
   // The consumer side's state word: the close took effect (every lane has kClosed).
   static constexpr std::uint32_t kStateClosed = 1;
   static constexpr std::size_t kInitialStash = 64;
+  static constexpr std::uint32_t kSpinRounds = 8;  // await(): pause 2^round times per round
 
   // One producer lane: a Vyukov ring of `capacity` slots. Producers use claim() and push();
   // everything else belongs to the holder of the consumer lock.
@@ -400,8 +402,10 @@ class ShuffleQueue {
       // A1': as A1.
       while (s.seq.load(std::memory_order_acquire) != 2 * pos) backoff.snooze();
       new (payload(s)) T(std::move(value));
-      // R1: pairs with A2 in refresh(); publishes the payload.
-      s.seq.store(2 * pos + 1, std::memory_order_release);
+      // R1: pairs with A2 in refresh() and the predicates' loads; publishes the payload. A
+      // seq_cst RMW: the change sleeping consumers wait for (kAfterSeqCstRmw); on x86 an xchg
+      // on a line this thread already owns.
+      (void)s.seq.exchange(2 * pos + 1, std::memory_order_seq_cst);
     }
 
     // fetch_or of state bits into the tail (close). Returns the old word.
@@ -420,6 +424,8 @@ class ShuffleQueue {
         if (slot(v.published).seq.load(std::memory_order_acquire) != 2 * v.published + 1) break;
         ++v.published;
       }
+      // relaxed: a starting point for the predicates' scans, never trusted past head_pub.
+      v.published_hint.store(v.published, std::memory_order_relaxed);
       return static_cast<std::size_t>(v.published - v.head);
     }
 
@@ -449,6 +455,17 @@ class ShuffleQueue {
 
     // ---- snapshots for waiting predicates (any thread) ----
 
+    // Published, not yet taken: head_pub, then the sequence words from the consumer side's
+    // published prefix on (seq_cst loads: the waiting predicate of consumers).
+    std::uint64_t published() const noexcept {
+      const View& v = *view_;
+      const std::uint64_t h = v.head_pub.load(std::memory_order_seq_cst);
+      // relaxed: a hint; below head_pub (stale) we scan from head_pub.
+      std::uint64_t p = std::max(h, v.published_hint.load(std::memory_order_relaxed));
+      while (p - h < capacity() && slot(p).seq.load(std::memory_order_seq_cst) == 2 * p + 1) ++p;
+      return p - h;
+    }
+
     // Claimed, not yet taken (head_pub first: it never passes the tail, so no wrap).
     std::uint64_t claimed() const noexcept {
       const std::uint64_t h = view_->head_pub.load(std::memory_order_seq_cst);
@@ -465,6 +482,7 @@ class ShuffleQueue {
       std::uint64_t head = 0;       // oldest stored position
       std::uint64_t published = 0;  // [head, published) seen published
       std::atomic<std::uint64_t> head_pub{0};  // head, for producers and predicates
+      std::atomic<std::uint64_t> published_hint{0};  // published, for predicates
     };
 
     static T* payload(Slot& s) noexcept { return std::launder(reinterpret_cast<T*>(s.storage)); }
@@ -707,8 +725,13 @@ class ShuffleQueue {
   bool consumer_may_progress(bool holder) const noexcept {
     const Consumer& c = *consumer_;
     if (!holder && c.held.load(std::memory_order_seq_cst) != 0) return false;
-    if ((c.state.load(std::memory_order_seq_cst) & kStateClosed) != 0) return true;
-    return claimed_total() > min_after_dequeue_;
+    const bool closed = (c.state.load(std::memory_order_seq_cst) & kStateClosed) != 0;
+    // relaxed: a hint; a put-back happens under the hold, which non-holders wait for.
+    std::uint64_t n = c.stash_size.load(std::memory_order_relaxed);
+    for (const auto& lane : lanes_) n += lane->published();
+    if (n > (closed ? 0 : min_after_dequeue_)) return true;  // B5, B6
+    // Closed: a verdict once nothing is claimed and unpublished (every tail is final).
+    return closed && claimed_total() == 0;
   }
 
   Status dequeue_n(std::size_t n, std::vector<T>& out, Deadline deadline, Batch batch) {
@@ -738,7 +761,6 @@ class ShuffleQueue {
     (void)c.held.exchange(1, std::memory_order_seq_cst);
     Status result = Status::kOk;
     bool last_try = false;
-    internal::Backoff in_flight;
     for (;;) {
       const std::size_t k = take_locked(n - out.size(), internal::Amount::kUpTo, sink);
       const bool drained = k == 0 && drained_locked();
@@ -759,7 +781,6 @@ class ShuffleQueue {
       }
       last_try = await(*not_empty_, deadline, [this] { return consumer_may_progress(true); }) ==
                  Status::kTimedOut;
-      if (!last_try) in_flight.snooze();
       continue_locked(c);
     }
     if (result == Status::kClosed && batch == Batch::kUpTo && !out.empty()) {
@@ -790,23 +811,27 @@ class ShuffleQueue {
 
   using EventCount = internal::BasicEventCount<internal::Protocol::kAfterSeqCstRmw>;
 
+  // Spins (pause only: 2^0 + ... + 2^7 = 255 pauses, a few microseconds) and then sleeps. No
+  // sched_yield phase, unlike FifoQueue: a shuffle queue's sides wait on each other at the
+  // floor and at the capacity all the time, and on a machine busy with other processes every
+  // yield hands a whole time slice to them (measured: 4k yields turned a 0.2 s CPU run into
+  // 17 s of wall time under a load average of 12), while a futex sleeper is woken promptly.
   template <class Ready>
   static Status await(EventCount& event, Deadline deadline, Ready ready) noexcept {
-    internal::Backoff backoff;
-    while (!backoff.should_park()) {
+    for (std::uint32_t round = 0; round < kSpinRounds; ++round) {
       if (ready()) return Status::kOk;
-      backoff.snooze();
+      for (std::uint32_t i = 0; i < (1u << round); ++i) internal::cpu_relax();
     }
     for (;;) {
       if (ready()) return Status::kOk;
       const EventCount::Key key = event.prepare_wait();
       if (ready()) {
-        event.cancel_wait();
+        event.cancel_wait(key);
         return Status::kOk;
       }
       // A25: a torn-down owner ends the wait as a deadline would (verdict() says kCancelled).
       if (deadline.expired() || internal::owner_cancelled()) {
-        event.cancel_wait();
+        event.cancel_wait(key);
         return Status::kTimedOut;
       }
       (void)event.wait(key, deadline);

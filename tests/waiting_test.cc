@@ -43,7 +43,7 @@ TEST(EventCount, NoLostWakeups) {
         if (turn.load(std::memory_order_acquire) == i) break;
         const auto key = ev.prepare_wait();
         if (turn.load(std::memory_order_acquire) == i) {
-          ev.cancel_wait();
+          ev.cancel_wait(key);
           break;
         }
         ev.wait(key, Deadline::never());
@@ -56,6 +56,31 @@ TEST(EventCount, NoLostWakeups) {
   play(0);
   other.join();
   EXPECT_EQ(turn.load(), kRounds);
+  EXPECT_FALSE(ev.has_waiters());
+}
+
+// The waking notifier takes the waiters it wakes out of the count: the notifications after it
+// find nobody and make no syscall, and a waiter that leaves afterwards (cancel_wait or the end
+// of wait) does not take the count below zero.
+TEST(EventCount, AWakeRemovesTheWaitersItWakes) {
+  BasicEventCount<Protocol::kAfterSeqCstRmw> ev;
+  const auto a = ev.prepare_wait();
+  const auto b = ev.prepare_wait();
+  EXPECT_EQ(a, b);
+  EXPECT_TRUE(ev.has_waiters());
+  ev.notify_all();
+  EXPECT_FALSE(ev.has_waiters());  // before either waiter has run
+  ev.cancel_wait(a);
+  EXPECT_EQ(ev.wait(b, Deadline::never()), WaitResult::kValueChanged);  // the epoch moved on
+  EXPECT_FALSE(ev.has_waiters());
+  const auto c = ev.prepare_wait();  // a new epoch: counted again
+  EXPECT_NE(c, a);
+  EXPECT_TRUE(ev.has_waiters());
+  ev.cancel_wait(c);
+  EXPECT_FALSE(ev.has_waiters());
+  // A waiter whose wait times out leaves the count itself.
+  const auto d = ev.prepare_wait();
+  EXPECT_EQ(ev.wait(d, Deadline::now()), WaitResult::kTimedOut);
   EXPECT_FALSE(ev.has_waiters());
 }
 
