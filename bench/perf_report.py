@@ -8,6 +8,10 @@ What it computes (tools/perf.h explains the measurements):
   - Records with status ok only; each is tagged near / far / mixed by its PU 0 <-> PU 1 round
     trip before and after. Ratios compare medians of ONE tag (near with near, far with far);
     mixed and unknown records are excluded from ratios.
+  - Other work on the machine (others_cpu_frac: the machine's busy time minus the worker's, over
+    the window) changes which queues win (spinning queues gain when the other core is taken);
+    where every queue of a configuration and tag has >= MIN_RUNS quiet records (others <
+    QUIET_MAX), only those are used, else all are and the tables say "contended".
   - Per scenario and configuration: the best Conveyor variant's median over the best peer's.
   - The issue's targets, like with like: SPSC pinned >= 1.5x the best peer; oversubscribed 4P4C
     (4 producers and 4 consumers per 2 cores, unpinned) >= 3x the best BOUNDED BLOCKING peer
@@ -30,6 +34,7 @@ import tempfile
 
 TAGS = ("near", "far")
 MIN_RUNS = 3  # medians need at least this many records of a tag (quick runs have 3 reps)
+QUIET_MAX = 0.10  # a record is quiet when other work took less than this share of the CPUs
 
 
 def med(values):
@@ -87,9 +92,21 @@ class Data:
             if k not in self.order:
                 self.order.append(k)
 
-    def runs(self, key, queue, tag):
+    def all_runs(self, key, queue, tag):
         return [r for r in self.ok
                 if config_key(r) == key and r["queue"] == queue and r.get("tag") == tag]
+
+    def quiet_only(self, key, tag):
+        qs = [q for q in self.queues(key) if self.all_runs(key, q, tag)]
+        return bool(qs) and all(
+            sum(1 for r in self.all_runs(key, q, tag) if r.get("others_cpu_frac", 0) < QUIET_MAX)
+            >= MIN_RUNS for q in qs)
+
+    def runs(self, key, queue, tag):
+        rs = self.all_runs(key, queue, tag)
+        if self.quiet_only(key, tag):
+            rs = [r for r in rs if r.get("others_cpu_frac", 0) < QUIET_MAX]
+        return rs
 
     def queues(self, key):
         seen = []
@@ -239,7 +256,7 @@ def scenario_tables(data, memcpy):
             if not qs:
                 continue
             any_rows = True
-            L.append(f"{tag}:")
+            L.append(f"{tag} ({'quiet records only' if data.quiet_only(key, tag) else 'contended: other work took >= 10% of the CPUs in some records, all used'}):")
             L.append("")
             if scenario == "pingpong":
                 L.append("| queue | waits | runs | p50 ns | p99 ns | p99.9 ns | CPU s / M round "
@@ -251,8 +268,8 @@ def scenario_tables(data, memcpy):
                 L.append("|---|---|---|---|---|---|---|---|")
             else:
                 L.append("| queue | waits / bound | runs | items/s (median) | spread | CPU s / M "
-                         "items | vol. cs / M | invol. cs / M | peak RSS MiB | RTT ns |")
-                L.append("|---|---|---|---|---|---|---|---|---|---|")
+                         "items | vol. cs / M | invol. cs / M | peak RSS MiB | RTT ns | others' CPU |")
+                L.append("|---|---|---|---|---|---|---|---|---|---|---|")
             rows = []
             for q in qs:
                 rs = data.runs(key, q, tag)
@@ -282,7 +299,8 @@ def scenario_tables(data, memcpy):
                     rows.append((-m, f"| {name} | {wait} / {bound} | {len(rs)}{few} | "
                                  f"{fmt_rate(m)} | {100 * spread:.0f}% | {fmt(cpu)} | "
                                  f"{fmt(per_m('voluntary_cs'))} | {fmt(per_m('involuntary_cs'))} "
-                                 f"| {rss:.1f} | {rtt} |"))
+                                 f"| {rss:.1f} | {rtt} | "
+                                 f"{100 * med([r.get('others_cpu_frac', 0) for r in rs]):.0f}% |"))
             L += [row for _, row in sorted(rows, key=lambda x: x[0])]
             L.append("")
         if not any_rows:
@@ -482,6 +500,13 @@ def render(path, plots_dir, plots_link_base):
              f"{h.get('loadavg_after', '?')} (near or above the core count: other work shared "
              f"the cores and the figures are noisy).")
     L.append("")
+    others = [r.get("others_cpu_frac", 0) for r in data.ok]
+    if others:
+        L.append(f"Noise: other work took a median {100 * med(others):.0f}% (max "
+                 f"{100 * max(others):.0f}%) of the machine's CPU time during the measured windows; "
+                 f"{sum(1 for o in others if o < QUIET_MAX)} of {len(others)} records were quiet "
+                 f"(< {100 * QUIET_MAX:.0f}%).")
+        L.append("")
     n_bad = len(data.records) - len(data.ok)
     checks = sum(1 for r in data.records if r.get("status") == "checksum")
     L.append(f"{len(data.records)} measurements, one fresh process each, peers interleaved with "
