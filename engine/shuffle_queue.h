@@ -102,6 +102,7 @@
 #include "engine/internal/ring_common.h"
 #include "engine/internal/shard_lock.h"
 #include "engine/status.h"
+#include "engine/trace.h"
 
 namespace conveyor {
 
@@ -172,6 +173,7 @@ class ShuffleQueue {
         seed_explicit_(seed.has_value()),
         uid_(internal::next_shuffle_queue_uid.fetch_add(1, std::memory_order_relaxed)),
         name_(std::move(name)),
+        trace_("shuffle_queue", name_, static_cast<std::int64_t>(capacity_)),
         consumer_(memory, internal::shuffle_stream_seed(seed_)) {
     // relaxed above: only uniqueness matters.
     if (memory == nullptr) throw invalid_argument("memory", "null", "must be a memory resource");
@@ -190,6 +192,8 @@ class ShuffleQueue {
   std::size_t min_after_dequeue() const noexcept { return min_after_dequeue_; }
   std::size_t shards() const noexcept { return num_lanes_; }
   const std::string& name() const noexcept { return name_; }
+  // The queue's id in traces (engine/trace.h).
+  std::uint32_t trace_id() const noexcept { return trace_.id(); }
   // The seed given to the constructor (nullopt: it was drawn from std::random_device).
   std::optional<std::uint64_t> seed() const noexcept {
     return seed_explicit_ ? std::optional<std::uint64_t>(seed_) : std::nullopt;
@@ -247,8 +251,8 @@ class ShuffleQueue {
     for (;;) {
       const Status s = try_dequeue(out);
       if (s != Status::kEmpty) return s;
-      if (await(*not_empty_, deadline, [this] { return consumer_may_progress(false); }) ==
-          Status::kTimedOut) {
+      if (traced_await(trace::Side::kEmpty, *not_empty_, deadline,
+                       [this] { return consumer_may_progress(false); }) == Status::kTimedOut) {
         const Status last = try_dequeue(out);
         return last == Status::kEmpty ? verdict(Status::kTimedOut) : last;
       }
@@ -293,6 +297,7 @@ class ShuffleQueue {
   // overtook it, kTimedOut at the deadline (the close still happens later).
   // kCancelPendingEnqueues: closes at once, fails blocked enqueues, always kOk.
   Status close(CloseMode mode = CloseMode::kDrain, Deadline deadline = Deadline::never()) noexcept {
+    trace::queue_closed(trace_id(), mode == CloseMode::kCancelPendingEnqueues);
     if (mode == CloseMode::kCancelPendingEnqueues) {
       // seq_cst: visible to a waiting drain close() before the closed state it waits for.
       cancelled_.store(true, std::memory_order_seq_cst);
@@ -306,7 +311,8 @@ class ShuffleQueue {
     if ((lanes_[0]->shut(kClosing) & (kClosing | kClosed)) != 0) return Status::kClosed;
     for (std::size_t i = 1; i < num_lanes_; ++i) (void)lanes_[i]->shut(kClosing);
     if (registered_->load(std::memory_order_seq_cst) == 0) finish_close();
-    if (await(*not_full_, deadline, [this] { return is_closed(); }) == Status::kTimedOut) {
+    if (traced_await(trace::Side::kClose, *not_full_, deadline, [this] { return is_closed(); }) ==
+        Status::kTimedOut) {
       return verdict(Status::kTimedOut);
     }
     return cancelled_.load(std::memory_order_seq_cst) ? Status::kCancelled : Status::kOk;
@@ -620,8 +626,8 @@ class ShuffleQueue {
         break;
       }
       // On timeout, one last try: room may have appeared just as the deadline passed.
-      last_try = await(*not_full_, deadline, [this] { return producer_may_progress(); }) ==
-                 Status::kTimedOut;
+      last_try = traced_await(trace::Side::kFull, *not_full_, deadline,
+                              [this] { return producer_may_progress(); }) == Status::kTimedOut;
     }
     return unregister({result, done});
   }
@@ -745,7 +751,7 @@ class ShuffleQueue {
       c.lock.lock();
       if (c.held.load(std::memory_order_relaxed) == 0) break;  // relaxed: under the lock
       c.lock.unlock();
-      if (await(*not_empty_, deadline, [&c] {
+      if (traced_await(trace::Side::kEmpty, *not_empty_, deadline, [&c] {
             return c.held.load(std::memory_order_seq_cst) == 0;
           }) == Status::kTimedOut) {
         return Status::kTimedOut;
@@ -755,6 +761,7 @@ class ShuffleQueue {
     if (take_locked(n, internal::Amount::kExactly, sink) == n) {
       c.lock.unlock();
       after_take();
+      trace::occupancy(trace_id(), size_approx());  // the reservoir's fill, once per batch
       return Status::kOk;
     }
     // Slow path (B5): hold the side, take what the floor allows, wait for more.
@@ -779,8 +786,8 @@ class ShuffleQueue {
         result = Status::kTimedOut;
         break;
       }
-      last_try = await(*not_empty_, deadline, [this] { return consumer_may_progress(true); }) ==
-                 Status::kTimedOut;
+      last_try = traced_await(trace::Side::kEmpty, *not_empty_, deadline,
+                              [this] { return consumer_may_progress(true); }) == Status::kTimedOut;
       continue_locked(c);
     }
     if (result == Status::kClosed && batch == Batch::kUpTo && !out.empty()) {
@@ -838,6 +845,17 @@ class ShuffleQueue {
     }
   }
 
+  // await() as a blocked span in traces (engine/trace.h), with the queue's size at both ends.
+  // noinline: a slow path, kept out of the fast paths that call it.
+  template <class Ready>
+  [[gnu::noinline]] Status traced_await(trace::Side side, EventCount& event, Deadline deadline,
+                                        Ready ready) noexcept {
+    trace::queue_blocked_begin(trace_id(), side, size_approx());
+    const Status s = await(event, deadline, ready);
+    trace::queue_blocked_end(trace_id(), side, size_approx());
+    return s;
+  }
+
   // Read-only configuration.
   const std::size_t capacity_;
   const std::size_t min_after_dequeue_;
@@ -846,6 +864,7 @@ class ShuffleQueue {
   const bool seed_explicit_;
   const std::uint64_t uid_;  // process-unique, keys the threads' entries
   const std::string name_;
+  const trace::Registration trace_;  // the queue's name in traces
   std::vector<std::unique_ptr<Lane>> lanes_;  // each lane's words on their own lines
 
   CachePadded<Consumer> consumer_;
