@@ -73,7 +73,7 @@ def config_text(key, cores):
     if scenario == "bulk":
         return f"batch {batch}, 1P1C pinned"
     if scenario == "pipeline":
-        return "conveyor ingest, default dataset, 1 epoch"
+        return f"conveyor ingest, default dataset, 1 epoch, {p} readers"
     text = f"{p}P{c}C, placement {placement}"
     if cores and p + c > cores:
         text += f" ({(p + c) / cores:g}x the {cores} cores)"

@@ -299,8 +299,10 @@ std::vector<Config> configs(const Options& o, std::string_view scenario, unsigne
   const int c = static_cast<int>(std::max(1u, cores));
   const std::uint64_t items = o.items != 0 ? o.items : default_items(o, scenario);
   std::vector<Config> out;
-  if (scenario == "spsc_pinned" || scenario == "pingpong" || scenario == "pipeline") {
-    out.push_back({1, 1, 1, scenario == "pipeline" ? "none" : "pinned", 8, items});
+  if (scenario == "pipeline") {
+    out.push_back({4, 1, 1, "none", 8, items});  // 4 reader threads -> shuffle -> 1 consumer
+  } else if (scenario == "spsc_pinned" || scenario == "pingpong") {
+    out.push_back({1, 1, 1, "pinned", 8, items});
   } else if (scenario == "bulk") {
     for (const int b : kBulkBatches) out.push_back({1, 1, b, "pinned", 8, items});
   } else if (scenario == "mpmc" || scenario == "shuffle") {
@@ -625,7 +627,8 @@ std::string config_text(const Spec& s) {
   if (s.scenario == "element_size") {
     std::snprintf(buf, sizeof buf, "%zu B, 1P1C pinned", s.element_bytes);
   } else if (s.scenario == "pipeline") {
-    std::snprintf(buf, sizeof buf, "conveyor ingest, default dataset, 1 epoch");
+    std::snprintf(buf, sizeof buf, "conveyor ingest, default dataset, 1 epoch, %d readers",
+                  s.producers);
   } else if (s.scenario == "bulk") {
     std::snprintf(buf, sizeof buf, "batch %d, 1P1C pinned", s.batch);
   } else {
@@ -696,8 +699,12 @@ void print_summary(const std::vector<Record>& records, double memcpy) {
     s.batch = std::get<3>(k);
     s.placement = std::get<4>(k);
     s.element_bytes = std::get<5>(k);
-    std::printf("\n%s, %s [%s]\n", s.scenario.c_str(), config_text(s).c_str(),
-                std::get<6>(k).c_str());
+    std::vector<double> others;
+    for (const auto& [queue, rs] : by_queue) {
+      for (const Record* r : rs) others.push_back(r->others_cpu_frac);
+    }
+    std::printf("\n%s, %s [%s; other work took %.0f%% of the CPUs]\n", s.scenario.c_str(),
+                config_text(s).c_str(), std::get<6>(k).c_str(), 100 * median(others));
     for (const Stat& st : stats) {
       if (latency) {
         std::printf("  %-28s p50 %8.0f ns  (%d runs, %s/%s)\n", st.queue.c_str(), st.value,

@@ -12,7 +12,8 @@
 //   pingpong      two queues between PU 0 and PU 1; each round trip timed into a LogHistogram
 //   shuffle       ShuffleQueue vs the TF-style mutex shuffle queue (bench/mutex_shuffle.h),
 //                 P producers, C consumers, capacity 1024, min_after_dequeue 256
-//   pipeline      the ingest pipeline (tools/ingest.h) over its default dataset, one epoch
+//   pipeline      the ingest pipeline (tools/ingest.h) over its default dataset, one epoch,
+//                 spec.producers reader threads
 //   element_size  1P1C pinned, payloads of element_bytes (8 B .. 4 KiB) copied in and out
 // Every measurement: PU 0 <-> PU 1 round trip before and after, process CPU and context
 // switches over the gated window, peak RSS of this process, checksum of what was received.
@@ -311,6 +312,7 @@ Record run_pipeline(const Spec& spec) {
   close(fd);
   IngestOptions o;
   o.epochs = 1;
+  o.readers = spec.producers;
   o.progress = false;
   o.json = path;
   r.rtt_before_ns = probe();
