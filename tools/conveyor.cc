@@ -10,6 +10,8 @@
 //   conveyor ingest ... [--trace FILE]
 //   conveyor perf [--quick] [--scenarios ...] [--queues ...] [--threads ...] [--placement ...]
 //                 [--reps N] [--items N] [--element-size ...] [--json FILE]
+//   conveyor soak --minutes N [--first-seed S | --seed S] [--rss-growth-mib M] [--json PATH]
+//                 [--no-progress]
 //
 // trace: see tools/trace.h. perf: see tools/perf.h.
 // One subcommand per job, each a `run_<name>(options)` returning the process exit code; main()
@@ -24,6 +26,8 @@
 // Each consumer checks per-producer FIFO order on what it received and marks every (producer,
 // sequence) in its own bitmap; after the join the bitmaps are merged to prove every record
 // arrived exactly once (STYLE.md, "stamps every item with its producer").
+//
+// soak: the randomized schedule tester for as long as asked (tools/soak.h).
 //
 // topo: loads a topology (this machine, or CONVEYOR_TOPOLOGY when set; --synthetic and --xml
 // override both), makes a placement plan for K queues of N producers and M consumers each
@@ -53,6 +57,7 @@
 #include "tools/ingest.h"
 #include "tools/trace.h"
 #include "tools/perf.h"
+#include "tools/soak.h"
 #include "engine/status.h"
 #include "engine/thread.h"
 #include "topology/placement.h"
@@ -403,7 +408,7 @@ int run_topo(const TopoOptions& o) {
 // ---------------------------------------------------------------------------------------------
 // command line
 
-constexpr std::string_view kSubcommands[] = {"demo", "ingest", "topo", "trace", "perf"};
+constexpr std::string_view kSubcommands[] = {"demo", "ingest", "soak", "topo", "trace", "perf"};
 
 // An integer option's check, run on the text before conversion, so that the error names the
 // value as given: "--items: 'lots' is not an integer", "--producers: 0 is out of range [1, 64]".
@@ -434,6 +439,9 @@ void print_usage(std::FILE* to) {
                "         on a generated default dataset or --files; checks exactly once per epoch\n"
                "  demo   producers -> FifoQueue -> consumers on embedded text; prints throughput\n"
                "         and checks that every record arrived exactly once\n"
+               "  soak   seeded random schedules of producers, consumers, closes, runners and\n"
+               "         deadlines on every queue kind, for --minutes N; checks nothing is lost,\n"
+               "         duplicated or hung and that RSS stays flat\n"
                "  topo   the topology tree (this machine, CONVEYOR_TOPOLOGY, --synthetic, --xml)\n"
                "         and a thread placement plan for queues of producers and consumers\n"
                "  trace  record (-- <command>), report or export (--format perfetto) a trace of\n"
@@ -550,6 +558,25 @@ int main(int argc, char** argv) {
   export_cmd->add_option("-o,--output", tr.output,
                          "Where to write (default: FILE with .json appended)");
 
+  conveyor::tools::SoakOptions soak;
+  soak.program = std::string(argv[0]) + " soak";
+  CLI::App* soak_cmd = app.add_subcommand(
+      "soak", "Seeded random schedules on every queue kind for N minutes, RSS sampled");
+  soak_cmd->add_option("--minutes", soak.minutes, "How long to run (fractions allowed)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  CLI::Option* first_seed_opt =
+      soak_cmd->add_option("--first-seed", soak.first_seed, "Seed of the first schedule");
+  soak_cmd->add_option("--seed", soak.seed, "Run only this seed (a failure's repro)")
+      ->excludes(first_seed_opt);
+  soak_cmd->add_option("--rss-growth-mib", soak.rss_growth_mib,
+                       "RSS growth allowed after the warm-up quarter")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  soak_cmd->add_option("--json", soak.json, "Write the summary to this file as JSON");
+  bool soak_no_progress = false;
+  soak_cmd->add_flag("--no-progress", soak_no_progress, "No progress line");
+
   TopoOptions topo;
   CLI::App* topo_cmd = app.add_subcommand(
       "topo", "Topology tree and a placement plan for producer and consumer threads");
@@ -618,6 +645,10 @@ int main(int argc, char** argv) {
         return kExitUsage;
       }
       return conveyor::tools::run_ingest(ingest);
+    }
+    if (*soak_cmd) {
+      soak.progress = !soak_no_progress;
+      return conveyor::tools::run_soak(soak);
     }
     if (*topo_cmd) return run_topo(topo);
     namespace ttrace = conveyor::tools::trace;
