@@ -167,6 +167,8 @@ Record run_pingpong(const Spec& spec) {
     if (i == 0) {  // ping: sends k, expects k + 1
       typename Q::Producer tx(there);
       typename Q::Consumer rx(back);
+      auto local = std::make_unique<LogHistogram>();  // off the shared stack lines
+      std::uint64_t ok_rounds = 0, bad = 0;
       bench::arrive_and_wait(ready, go);
       for (std::uint64_t k = 1; k <= rounds; ++k) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -174,12 +176,16 @@ Record run_pingpong(const Spec& spec) {
         Item v = 0;
         if (!rx.pop(v, ctl)) break;
         const auto t1 = std::chrono::steady_clock::now();
-        hist.record(static_cast<std::uint64_t>(
+        local->record(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
-        if (v != k + 1 || (spec.fault_drop_item && k == 1)) wrong += 1;
-        done += 1;
+        // Test-only fault: the first reply counts as lost.
+        if (v != k + 1 || (spec.fault_drop_item && k == 1)) bad += 1;
+        ok_rounds += 1;
         progress.add(1);  // outside the timed round trip; the watchdog sees every one
       }
+      hist.merge(*local);
+      done = ok_rounds;
+      wrong = bad;
     } else {  // pong: returns v + 1
       typename Q::Consumer rx(there);
       typename Q::Producer tx(back);
@@ -433,16 +439,18 @@ Record run_blob(const Spec& spec) {
         if (!queue->push(b, ctl)) break;
       }
     } else {
+      // Locals, stored once at the end: the shared results must not share a line with what
+      // the producer reads while it runs.
       bool drop = spec.fault_drop_item;
-      std::uint64_t since = 0;
-      for (; taken < n; ++taken) {
+      std::uint64_t since = 0, got = 0, s1 = 0, s2 = 0, bad = 0;
+      for (; got < n; ++got) {
         if (!queue->pop(b, ctl)) break;
-        if (b.w.back() != b.w.front()) torn += 1;
+        if (b.w.back() != b.w.front()) bad += 1;
         if (drop) {
           drop = false;
         } else {
-          sum += b.w.front();
-          sum_sq += b.w.front() * b.w.front();
+          s1 += b.w.front();
+          s2 += b.w.front() * b.w.front();
         }
         if (++since == bench::kProgressStep) {
           progress.add(since);
@@ -450,6 +458,10 @@ Record run_blob(const Spec& spec) {
         }
       }
       progress.add(since);
+      taken = got;
+      sum = s1;
+      sum_sq = s2;
+      torn = bad;
     }
   });
   watchdog.finish();
