@@ -32,6 +32,6 @@ json.dump({"command": command, "commit": commit, "load_after": load, "runs": run
           open(out, "w"), indent=1)
 PY
 python3 bench/make_perf.py bench/results/queue_bench.json --runners bench/results/runner_bench.json --shuffle bench/results/shuffle_bench.json \
-  --ingest "$out" > "${perf_out}.tmp"
+  --ingest "$out" --trace bench/results/trace_overhead.json > "${perf_out}.tmp"
 mv "${perf_out}.tmp" "${perf_out}"
 echo "wrote ${out} and ${perf_out}" >&2

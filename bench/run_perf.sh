@@ -176,6 +176,7 @@ queue_command=()
 [[ "${shuffle_only}" == 1 || "${perf_only}" == 1 ]] && queue_command=()
 python3 bench/make_perf.py "${results}" "${queue_command[@]}" --runners "${runner_results}" \
   --shuffle "${shuffle_results}" --ingest bench/results/ingest.json \
-  --perf "${perf_results}" --perf-plots docs/perf > "${perf_out}.tmp"
+  --perf "${perf_results}" --perf-plots docs/perf \
+  --trace bench/results/trace_overhead.json > "${perf_out}.tmp"
 mv "${perf_out}.tmp" "${perf_out}"
 echo "wrote ${perf_out} from ${results}, ${runner_results} and ${shuffle_results}" >&2

@@ -127,6 +127,23 @@ thread_local ThreadBuffer* t_buffer = nullptr;
 thread_local bool t_exited = false;  // this thread's exit handler ran: record nothing more
 thread_local char t_name[128] = {};   // set_thread_name(); empty: the kernel's name
 
+// The calling thread's runner op in progress and its short ops not yet written (kOpStats).
+struct OpState {
+  std::uint32_t runner = 0;
+  std::uint64_t begin = 0;     // ticks
+  std::uint64_t last_end = 0;  // ticks; 0: no op ended yet for `runner`
+  bool waited = false;         // a blocked span or a futex sleep since `begin`
+  std::uint16_t count = 0;     // short ops since the last kOpStats
+  std::uint64_t total = 0;     // their ticks
+};
+thread_local OpState t_op;
+
+// kLongOpNs in ticks, set by start() before tracing turns on (a thread that sees it stale
+// only writes a few short ops as spans).
+constinit std::atomic<std::uint64_t> g_long_op_ticks{kLongOpNs};
+// ticks() when the current (or last) trace started: op times from before it are not used.
+constinit std::atomic<std::uint64_t> g_ticks0{0};
+
 // Marks the thread's buffer exited when the thread ends. Constructed when the thread attaches
 // (a thread_local with a destructor is built on first use).
 struct ThreadExit {
@@ -291,13 +308,15 @@ namespace internal {
 
 constinit std::atomic<bool> g_on{false};
 
-void record(Kind kind, std::uint32_t object, std::uint16_t aux, std::uint64_t payload) noexcept {
+namespace {
+
+void record_at(std::uint64_t ts, Kind kind, std::uint32_t object, std::uint16_t aux,
+               std::uint64_t payload) noexcept {
   ThreadBuffer* b = t_buffer;
   if (b == nullptr) [[unlikely]] {
     b = attach();
     if (b == nullptr) return;
   }
-  const std::uint64_t ts = ticks();
   // relaxed: only this thread writes `done`.
   const std::uint64_t p = b->done.load(std::memory_order_relaxed);
   // T1: announces that slot p & mask is being overwritten. relaxed store + release fence:
@@ -315,6 +334,55 @@ void record(Kind kind, std::uint32_t object, std::uint16_t aux, std::uint64_t pa
   std::atomic_ref<std::uint64_t>(slot[2]).store(payload, std::memory_order_relaxed);
   // T2: pairs with the acquire load of `done` in stop(); publishes the slot.
   b->done.store(p + 1, std::memory_order_release);
+}
+
+void flush_op_stats() noexcept {
+  if (t_op.count == 0) return;
+  record_at(ticks(), Kind::kOpStats, t_op.runner, t_op.count, t_op.total);
+  t_op.count = 0;
+  t_op.total = 0;
+}
+
+}  // namespace
+
+void record(Kind kind, std::uint32_t object, std::uint16_t aux, std::uint64_t payload) noexcept {
+  if (kind == Kind::kBlockedBegin || kind == Kind::kPark) t_op.waited = true;
+  if (kind == Kind::kThreadEnd) flush_op_stats();
+  record_at(ticks(), kind, object, aux, payload);
+}
+
+void op_begin(std::uint32_t runner) noexcept {
+  if (runner != t_op.runner) {
+    flush_op_stats();
+    t_op.runner = runner;
+    t_op.last_end = 0;
+  }
+  // relaxed: set by start() before the flag that brought us here.
+  const bool fresh = t_op.last_end >= g_ticks0.load(std::memory_order_relaxed);
+  t_op.begin = t_op.last_end != 0 && fresh ? t_op.last_end : ticks();
+  t_op.waited = false;
+}
+
+void op_end(std::uint32_t runner, bool ok) noexcept {
+  const std::uint64_t now = ticks();
+  // relaxed: as in op_begin().
+  if (runner != t_op.runner || t_op.begin < g_ticks0.load(std::memory_order_relaxed) ||
+      t_op.begin == 0) {  // began before the trace did
+    flush_op_stats();
+    t_op.runner = runner;
+    t_op.last_end = now;
+    return;
+  }
+  const std::uint64_t d = now > t_op.begin ? now - t_op.begin : 0;
+  // relaxed: a threshold; see g_long_op_ticks.
+  if (!ok || t_op.waited || d > g_long_op_ticks.load(std::memory_order_relaxed)) {
+    record_at(now, Kind::kOpSpan, runner, ok ? 1 : 0, d);
+  } else {
+    t_op.count += 1;
+    t_op.total += d;
+    if (t_op.count == kOpStatsEvery) flush_op_stats();
+  }
+  t_op.last_end = now;
 }
 
 void set_thread_name(std::string_view name) noexcept {
@@ -345,6 +413,18 @@ void start(const Options& options) {
   (void)use_tsc();  // detect the clock now, not in the first record()
   t.steady0 = std::chrono::steady_clock::now();
   t.ticks0 = ticks();
+  // relaxed: published with the flag below (a thread that sees it late mis-times one op).
+  g_ticks0.store(t.ticks0, std::memory_order_relaxed);
+  if (use_tsc()) {  // ticks per ns, roughly: 2 ms of the steady clock against the TSC
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const double ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t.steady0)
+            .count();
+    const double per_ns = static_cast<double>(ticks() - t.ticks0) / ns;
+    // relaxed: see g_long_op_ticks.
+    g_long_op_ticks.store(static_cast<std::uint64_t>(per_ns * kLongOpNs),
+                          std::memory_order_relaxed);
+  }
   t.unix_ns0 = std::chrono::duration_cast<std::chrono::nanoseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
@@ -399,10 +479,14 @@ Summary stop() {
       const std::uint64_t payload =
           std::atomic_ref<std::uint64_t>(slot[2]).load(std::memory_order_relaxed);
       const double rel = ts > t.ticks0 ? static_cast<double>(ts - t.ticks0) * ns_per_tick : 0.0;
-      events.push_back(FileEvent{static_cast<std::uint64_t>(rel), b->index,
-                                 static_cast<std::uint32_t>(w1),
-                                 static_cast<std::uint16_t>(w1 >> 32),
-                                 static_cast<std::uint16_t>(w1 >> 48), 0, payload});
+      const auto kind = static_cast<std::uint16_t>(w1 >> 32);
+      const bool ticks_payload = kind == static_cast<std::uint16_t>(Kind::kOpSpan) ||
+                                 kind == static_cast<std::uint16_t>(Kind::kOpStats);
+      events.push_back(FileEvent{
+          static_cast<std::uint64_t>(rel), b->index, static_cast<std::uint32_t>(w1), kind,
+          static_cast<std::uint16_t>(w1 >> 48), 0,
+          ticks_payload ? static_cast<std::uint64_t>(static_cast<double>(payload) * ns_per_tick)
+                        : payload});
     }
     // T1': pairs with T1's release fence: if we copied any word of a write that started after
     // `done`, we see its `started` now. Slots those writes may have hit are dropped.

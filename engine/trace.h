@@ -18,6 +18,12 @@
 //    SystemTap can attach to a production binary without a rebuild and without CONVEYOR_TRACE:
 //    `bpftrace -e 'usdt:./conveyor:conveyor:queue_blocked_begin { @[arg0] = count(); }'`.
 //    A probe site is a single nop while nothing is attached.
+//  - Runner ops are the one point that runs per element (an enqueue op moves one example), so
+//    they cost one clock read each and no event when short: an op that took longer than
+//    kLongOpNs, waited (a blocked span or a futex sleep inside it) or threw is a kOpSpan event;
+//    the others are counted per thread and written as one kOpStats event per kOpStatsEvery ops
+//    (and when the thread ends). An op starts when the thread's previous op of the same runner
+//    ended (runner loops run ops back to back), so one clock read serves as both ends.
 //  - Each event: a timestamp (TSC when the CPU's is invariant, else CLOCK_MONOTONIC; written
 //    as nanoseconds since start()), the recording thread, an object id (queue, runner or
 //    coordinator, from register_object()), a kind, a small `aux` field and one 64-bit payload.
@@ -76,8 +82,10 @@ enum class Kind : std::uint16_t {
   kFirstError = 8,     // object: coordinator; payload: ErrorKind of the recorded error
   kJoinBegin = 9,      // object: coordinator
   kJoinEnd = 10,       // object: coordinator
-  kOpBegin = 11,       // object: runner thread
-  kOpEnd = 12,         // object: runner thread; aux: 1 ok, 0 the op threw
+  kOpSpan = 11,        // a runner op that was long, waited or threw; at its end. object: runner
+                       // thread; aux: 1 ok, 0 the op threw; payload: its duration in ns
+  kOpStats = 12,       // the other ops since the last kOpStats of this thread: object: runner
+                       // thread; aux: how many; payload: their total duration in ns
   kBatch = 13,         // object: queue; payload: batch size
   kOccupancy = 14,     // object: queue; payload: elements stored
   kThreadBegin = 15,   // a conveyor::Thread's body starts
@@ -90,6 +98,9 @@ enum class Side : std::uint16_t {
   kEmpty = 2,  // a consumer: elements (or its turn, or the close)
   kClose = 3,  // a drain close(): the producers blocked before it
 };
+
+inline constexpr std::uint64_t kLongOpNs = 20'000;
+inline constexpr std::uint16_t kOpStatsEvery = 1024;
 
 struct Options {
   std::string path;                             // where stop() writes the trace
@@ -143,6 +154,8 @@ extern std::atomic<bool> g_on;
 // the flag test.
 void record(Kind kind, std::uint32_t object, std::uint16_t aux, std::uint64_t payload) noexcept;
 void set_thread_name(std::string_view name) noexcept;
+void op_begin(std::uint32_t runner) noexcept;
+void op_end(std::uint32_t runner, bool ok) noexcept;
 #endif
 }  // namespace internal
 
@@ -165,8 +178,9 @@ inline bool enabled() noexcept {
       internal::record(kind, object, static_cast<std::uint16_t>(aux),                         \
                        static_cast<std::uint64_t>(payload));                                  \
   } while (false)
-#else
-#define CONVEYOR_TRACE_RECORD(kind, object, aux, payload) ((void)0)
+#else  // compiled out: the arguments are only named, so that nothing is left
+#define CONVEYOR_TRACE_RECORD(kind, object, aux, payload) \
+  ((void)(kind), (void)(object), (void)(aux), (void)(payload))
 #endif
 
 // A queue operation must wait (called once it knows, before it registers or sleeps) ...
@@ -193,13 +207,23 @@ inline void batch(std::uint32_t queue, std::size_t size) noexcept {
   CONVEYOR_USDT2(batch, queue, size);
   CONVEYOR_TRACE_RECORD(Kind::kBatch, queue, 0, size);
 }
+// A runner thread's op (see "Runner ops" above).
 inline void op_begin(std::uint32_t runner) noexcept {
   CONVEYOR_USDT1(op_begin, runner);
-  CONVEYOR_TRACE_RECORD(Kind::kOpBegin, runner, 0, 0);
+#if CONVEYOR_TRACING
+  if (enabled()) [[unlikely]] internal::op_begin(runner);
+#else
+  (void)runner;
+#endif
 }
 inline void op_end(std::uint32_t runner, bool ok) noexcept {
   CONVEYOR_USDT2(op_end, runner, static_cast<int>(ok));
-  CONVEYOR_TRACE_RECORD(Kind::kOpEnd, runner, ok ? 1 : 0, 0);
+#if CONVEYOR_TRACING
+  if (enabled()) [[unlikely]] internal::op_end(runner, ok);
+#else
+  (void)runner;
+  (void)ok;
+#endif
 }
 inline void stop_requested(std::uint32_t coordinator, bool with_error) noexcept {
   CONVEYOR_USDT2(stop_requested, coordinator, static_cast<int>(with_error));
@@ -236,6 +260,8 @@ inline void wake(const void* word, long woken) noexcept {
 inline void thread_begin(const std::string& name) noexcept {
 #if CONVEYOR_TRACING
   internal::set_thread_name(name);
+#else
+  (void)name;
 #endif
   CONVEYOR_USDT1(thread_begin, name.c_str());
   CONVEYOR_TRACE_RECORD(Kind::kThreadBegin, 0, 0, 0);

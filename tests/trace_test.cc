@@ -44,6 +44,12 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
+// Built with -DCONVEYOR_TRACING=OFF there is nothing to test: start() says so.
+#define SKIP_IF_COMPILED_OUT()                                           \
+  do {                                                                   \
+    if (!CONVEYOR_TRACING) GTEST_SKIP() << "tracing is compiled out"; \
+  } while (0)
+
 // Starts a trace into a fresh file; stop() returns it read back.
 class Recording {
  public:
@@ -81,6 +87,7 @@ const ttrace::QueueReport* find_queue(const ttrace::Report& r, const std::string
 // before it registers until after that dequeue, so at least kSleep; all of it lies inside the
 // trace, which bounds the total from above.
 TEST(TraceTest, StalledProducerIsReportedAsTheStallWithinTheTestsBounds) {
+  SKIP_IF_COMPILED_OUT();
   constexpr int kRounds = 5;
   constexpr auto kSleep = std::chrono::milliseconds(20);
   Recording rec("stall");
@@ -175,9 +182,25 @@ void busy_pipeline() {
   EXPECT_ERROR(coord.join(), ErrorKind::kInternal, "on purpose");
 }
 
+// A runner-like loop of kOps ops: every 16th is long (a 100 us sleep: a span), one fails (a
+// span), the rest are short (counted, no span).
+constexpr int kOps = 3000;
+void op_runner() {
+  Thread t("op-runner", [] {
+    const trace::Registration runner("runner", "op-runner");
+    for (int i = 0; i < kOps; ++i) {
+      trace::op_begin(runner.id());
+      if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      trace::op_end(runner.id(), i != 7);
+    }
+  });
+}
+
 TEST(TraceTest, PerfettoExportIsValidTraceEventJson) {
+  SKIP_IF_COMPILED_OUT();
   Recording rec("export");
   busy_pipeline();
+  op_runner();
   const ttrace::Trace t = rec.stop();
   ASSERT_FALSE(t.events.empty());
   // Through text, as a viewer reads it.
@@ -241,9 +264,25 @@ TEST(TraceTest, PerfettoExportIsValidTraceEventJson) {
   ASSERT_TRUE(r.coordinators[0].first_error.has_value());
   EXPECT_EQ(r.coordinators[0].first_error->second, ErrorKind::kInternal);
   EXPECT_EQ(r.coordinators[0].joins, 1u);
+  bool runner_seen = false;
+  for (const ttrace::ThreadReport& th : r.threads) {
+    if (th.name != "op-runner") continue;
+    runner_seen = true;
+    EXPECT_EQ(th.ops, static_cast<std::uint64_t>(kOps));
+    EXPECT_EQ(th.failed_ops, 1u);
+    EXPECT_GE(th.op_ns, static_cast<std::uint64_t>((kOps / 16) * 100'000));
+  }
+  EXPECT_TRUE(runner_seen);
+  std::size_t op_spans = 0;
+  for (const auto& e : doc["traceEvents"]) {
+    if (e["ph"] == "B" && e["name"] == "op op-runner") op_spans += 1;
+  }
+  EXPECT_GE(op_spans, static_cast<std::size_t>(kOps / 16 + 1));  // the long ones and the failure
+  EXPECT_LT(op_spans, static_cast<std::size_t>(kOps / 2));        // not the short ones
 }
 
 TEST(TraceTest, FullRingsOverwriteTheOldestAndCountTheDrops) {
+  SKIP_IF_COMPILED_OUT();
   constexpr int kEvents = 1000;
   Recording rec("drops", 16);  // the smallest ring
   std::uint32_t id = 0;
@@ -284,6 +323,7 @@ TEST(TraceTest, FullRingsOverwriteTheOldestAndCountTheDrops) {
 }
 
 TEST(TraceTest, OffRecordsNothingAndMisuseIsAnError) {
+  SKIP_IF_COMPILED_OUT();
   ASSERT_FALSE(trace::enabled());
   const trace::Registration queue("fifo_queue", "before");
   trace::occupancy(queue.id(), 7);  // off: not recorded anywhere

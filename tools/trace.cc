@@ -254,7 +254,7 @@ Report analyze(const Trace& trace, std::size_t top_stalls) {
       bool active = true;
     };
     std::vector<Open> blocked;  // open blocked spans
-    Open park{.active = false}, op{.active = false}, join{.active = false};
+    Open park{.active = false}, join{.active = false};
     std::uint64_t blocked_total = 0, parked_total = 0, parked_in_blocked = 0;
     for (std::size_t k = i; k < end; ++k) {
       const Event& e = trace.events[k];
@@ -304,14 +304,14 @@ Report analyze(const Trace& trace, std::size_t top_stalls) {
           park.active = false;
           break;
         }
-        case Kind::kOpBegin: op = Open{e.kind, e.object, e.aux, e.ns, e.payload}; break;
-        case Kind::kOpEnd:
-          if (op.active) {
-            tr.ops += 1;
-            tr.op_ns += e.ns - op.ns;
-            if (e.aux == 0) tr.failed_ops += 1;
-          }
-          op.active = false;
+        case Kind::kOpSpan:
+          tr.ops += 1;
+          tr.op_ns += e.payload;
+          if (e.aux == 0) tr.failed_ops += 1;
+          break;
+        case Kind::kOpStats:
+          tr.ops += e.aux;
+          tr.op_ns += e.payload;
           break;
         case Kind::kJoinBegin: join = Open{e.kind, e.object, e.aux, e.ns, e.payload}; break;
         case Kind::kJoinEnd:
@@ -632,7 +632,32 @@ nlohmann::ordered_json export_perfetto(const Trace& trace) {
                                     {"ts", us(e.ns)},
                                     {"args", {{"elements", e.payload}}}});
     };
-    for (; i < trace.events.size() && trace.events[i].thread == th; ++i) {
+    // An op span is one event at its end (engine/trace.h); its B goes where its begin falls:
+    // after every earlier event of the thread (and after the previous op's end at the same
+    // time), before the events inside the op.
+    std::size_t end_i = i;
+    while (end_i < trace.events.size() && trace.events[end_i].thread == th) ++end_i;
+    std::multimap<std::size_t, std::size_t> op_begins;  // position -> the kOpSpan event
+    for (std::size_t k = i; k < end_i; ++k) {
+      const Event& e = trace.events[k];
+      if (e.kind != Kind::kOpSpan) continue;
+      const std::uint64_t b = e.ns > e.payload ? e.ns - e.payload : 0;
+      std::size_t p = k;
+      while (p > i && (trace.events[p - 1].ns > b ||
+                       (trace.events[p - 1].ns == b && trace.events[p - 1].kind != Kind::kOpSpan))) {
+        --p;
+      }
+      op_begins.emplace(p, k);
+    }
+    for (; i < end_i; ++i) {
+      for (auto [it, last] = op_begins.equal_range(i); it != last; ++it) {
+        const Event& op = trace.events[it->second];
+        Event b = op;
+        b.kind = Kind::kOpSpan;
+        b.ns = std::max(last_ns, op.ns > op.payload ? op.ns - op.payload : 0);
+        begin(b, "op " + trace.object_name(op.object), "runner", J::object());
+        last_ns = b.ns;
+      }
       const Event& e = trace.events[i];
       last_ns = e.ns;
       switch (e.kind) {
@@ -652,8 +677,8 @@ nlohmann::ordered_json export_perfetto(const Trace& trace) {
           end(e, Kind::kPark, false, J{{"result", e.aux < 4 ? results[e.aux] : "?"}});
           break;
         }
-        case Kind::kOpBegin: begin(e, "op " + trace.object_name(e.object), "runner", J::object()); break;
-        case Kind::kOpEnd: end(e, Kind::kOpBegin, false, J{{"ok", e.aux != 0}}); break;
+        case Kind::kOpSpan: end(e, Kind::kOpSpan, false, J{{"ok", e.aux != 0}}); break;
+        case Kind::kOpStats: break;  // counted by the report; no span
         case Kind::kJoinBegin: begin(e, "coordinator join", "coordinator", J::object()); break;
         case Kind::kJoinEnd: end(e, Kind::kJoinBegin, false, J::object()); break;
         case Kind::kWake: instant(e, "wake", "futex", J{{"woken", e.aux}}); break;

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# What tracing (engine/trace.h) costs the main job, measured three ways in one run:
+#   out: `conveyor ingest` built with -DCONVEYOR_TRACING=OFF (every trace point compiled out)
+#   off: the default build (trace points compiled in), tracing off at run time
+#   on:  the default build with `--trace FILE` (every event recorded)
+# REPS rounds (default 9); each round runs the three once, in a rotating order (out off on,
+# off on out, on out off) so that no configuration always runs first after a pause. Medians
+# and the medians of same-round ratios go to bench/results/trace_overhead.json, which
+# `make_perf.py --trace` turns into PERF.md's "Tracing overhead" section; then PERF.md is
+# regenerated from the results on disk (as bench/ingest_perf.sh does).
+# Because a noisy machine can hide a few percent, it also counts instructions with callgrind
+# (deterministic) on bench/hot_path_probe, FifoQueue's fast paths, built both ways.
+#   bench/trace_overhead.sh [conveyor ingest flags...]    (default: --epochs 6)
+# Environment: REPS (default 9), PERF_OUT (default PERF.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reps="${REPS:-9}"
+perf_out="${PERF_OUT:-PERF.md}"
+out=bench/results/trace_overhead.json
+ingest_args=("$@")
+[[ ${#ingest_args[@]} -eq 0 ]] && ingest_args=(--epochs 6)
+
+cmake --preset release >/dev/null
+cmake --build build/release --target conveyor hot_path_probe -j2 >/dev/null
+cmake --preset release -B build/release-notrace -DCONVEYOR_TRACING=OFF >/dev/null
+cmake --build build/release-notrace --target conveyor hot_path_probe -j2 >/dev/null
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# The dataset is generated once, outside the measured runs.
+build/release/tools/conveyor ingest --no-progress --epochs 1 >/dev/null
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average before the runs: ${load_before}" >&2
+
+run() {  # run CONFIG ROUND
+  local config=$1 round=$2 bin=build/release/tools/conveyor extra=()
+  [[ "$config" == out ]] && bin=build/release-notrace/tools/conveyor
+  [[ "$config" == on ]] && extra=(--trace "$tmp/on.trace")
+  "$bin" ingest --no-progress --json "$tmp/$config-$round.json" "${ingest_args[@]}" "${extra[@]}" \
+    >/dev/null 2>"$tmp/$config-$round.err" || { cat "$tmp/$config-$round.err" >&2; exit 1; }
+  echo "round $round $config: $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['records_per_second']/1e6, 3))" "$tmp/$config-$round.json") M records/s" >&2
+}
+orders=("out off on" "off on out" "on out off")
+for ((i = 0; i < reps; i++)); do
+  for config in ${orders[$((i % 3))]}; do run "$config" "$i"; done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+# The last traced run's event and drop counts.
+on_summary=$(grep -h "trace written" "$tmp"/on-*.err | tail -n 1 || true)
+
+# Instructions per element on the fast paths (callgrind; see bench/check_hot_path.sh).
+for tool in valgrind; do
+  command -v "$tool" >/dev/null || apt-get install -y --no-install-recommends "$tool" >/dev/null
+done
+ir() {  # ir PROBE OPS [env...]
+  local probe=$1 ops=$2 f="$tmp/cg.$RANDOM"
+  shift 2
+  env "$@" valgrind --tool=callgrind --callgrind-out-file="$f" "$probe" "$ops" >/dev/null 2>&1
+  callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+per_element() {  # per_element PROBE [env...]
+  local probe=$1
+  shift
+  local a b
+  a=$(ir "$probe" 20000 "$@")
+  b=$(ir "$probe" 0 "$@")
+  echo $(((a - b) / (2 * 20000 + 2 * 20000 / 32 * 32)))
+}
+ipe_out=$(per_element build/release-notrace/bench/hot_path_probe)
+ipe_off=$(per_element build/release/bench/hot_path_probe)
+ipe_on=$(per_element build/release/bench/hot_path_probe CONVEYOR_TRACE="$tmp/probe.trace")
+echo "instructions per element: compiled out ${ipe_out}, off ${ipe_off}, on ${ipe_on}" >&2
+
+python3 - "$tmp" "$reps" "$out" "bench/trace_overhead.sh${*:+ $*}" "$load_before" "$load_after" \
+  "$ipe_out" "$ipe_off" "$ipe_on" "$on_summary" <<'PY'
+import json, os, subprocess, sys
+tmp, reps, out, command, load_before, load_after = sys.argv[1:7]
+ipe = dict(zip(("out", "off", "on"), (int(v) for v in sys.argv[7:10])))
+on_summary = sys.argv[10]
+runs = []
+for i in range(int(reps)):
+    for config in ("out", "off", "on"):
+        r = json.load(open(os.path.join(tmp, f"{config}-{i}.json")))
+        runs.append({"round": i, "config": config, "records_per_second": r["records_per_second"],
+                     "seconds": r["seconds"], "records": r["records"],
+                     "exactly_once": r["exactly_once"], "epochs": r["epochs"],
+                     "readers": r["readers"]})
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                        text=True).stdout.strip()
+json.dump({"command": command, "commit": commit, "load_before": load_before,
+           "load_after": load_after, "runs": runs, "instructions_per_element": ipe,
+           "traced_run": on_summary}, open(out, "w"), indent=1)
+PY
+python3 bench/make_perf.py bench/results/queue_bench.json --runners bench/results/runner_bench.json \
+  --shuffle bench/results/shuffle_bench.json --ingest bench/results/ingest.json \
+  --perf bench/results/perf.json --perf-plots docs/perf --trace "$out" > "${perf_out}.tmp"
+mv "${perf_out}.tmp" "${perf_out}"
+echo "wrote ${out} and ${perf_out}" >&2
