@@ -1188,10 +1188,13 @@ def trace_section(path):
              f"**{'met' if met else 'NOT met'}**.")
     ipe = doc.get("instructions_per_element")
     if ipe:
-        L.append(f"- Instructions per element on FifoQueue's fast paths (callgrind on "
-                 f"bench/hot_path_probe, deterministic): compiled out {ipe['out']}, off "
-                 f"{ipe['off']}, on {ipe['on']}. The fast paths hold no trace point; the "
-                 f"points sit where a thread is about to wait.")
+        if "out" in ipe:  # a file from before the probe had modes: FifoQueue only
+            ipe = {"fifo": ipe}
+        parts = [f"{q}: out {c['out']}, off {c['off']}, on {c['on']}" for q, c in ipe.items()]
+        L.append(f"- Instructions per element moved on the queues' fast paths (callgrind on "
+                 f"bench/hot_path_probe, deterministic; as bench/check_hot_path.sh counts): "
+                 f"{'; '.join(parts)}. The fast paths hold no trace point; the points sit where "
+                 f"a thread is about to wait.")
     if doc.get("traced_run"):
         L.append(f"- The last traced run: `{doc['traced_run'].strip()}`")
     L.append("")

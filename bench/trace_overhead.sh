@@ -9,7 +9,8 @@
 # `make_perf.py --trace` turns into PERF.md's "Tracing overhead" section; then PERF.md is
 # regenerated from the results on disk (as bench/ingest_perf.sh does).
 # Because a noisy machine can hide a few percent, it also counts instructions with callgrind
-# (deterministic) on bench/hot_path_probe, FifoQueue's fast paths, built both ways.
+# (deterministic) on bench/hot_path_probe, FifoQueue's and ShuffleQueue's fast paths, built both
+# ways.
 #   bench/trace_overhead.sh [conveyor ingest flags...]    (default: --epochs 6)
 # Environment: REPS (default 9), PERF_OUT (default PERF.md).
 set -euo pipefail
@@ -52,31 +53,38 @@ on_summary=$(grep -h "trace written" "$tmp"/on-*.err | tail -n 1 || true)
 for tool in valgrind; do
   command -v "$tool" >/dev/null || apt-get install -y --no-install-recommends "$tool" >/dev/null
 done
-ir() {  # ir PROBE OPS [env...]
-  local probe=$1 ops=$2 f="$tmp/cg.$RANDOM"
-  shift 2
-  env "$@" valgrind --tool=callgrind --callgrind-out-file="$f" "$probe" "$ops" >/dev/null 2>&1
+ir() {  # ir PROBE OPS MODE [env...]
+  local probe=$1 ops=$2 mode=$3 f="$tmp/cg.$RANDOM"
+  shift 3
+  env "$@" valgrind --tool=callgrind --callgrind-out-file="$f" "$probe" "$ops" "$mode" \
+    >/dev/null 2>&1
   callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
-per_element() {  # per_element PROBE [env...]
-  local probe=$1
-  shift
+per_element() {  # per_element PROBE MODE QUEUES [env...]: as bench/check_hot_path.sh counts
+  local probe=$1 mode=$2 queues=$3
+  shift 3
   local a b
-  a=$(ir "$probe" 20000 "$@")
-  b=$(ir "$probe" 0 "$@")
-  echo $(((a - b) / (2 * 20000 + 2 * 20000 / 32 * 32)))
+  a=$(ir "$probe" 20000 "$mode" "$@")
+  b=$(ir "$probe" 0 "$mode" "$@")
+  echo $(((a - b) / (queues * (20000 + 20000 / 32 * 32))))
 }
-ipe_out=$(per_element build/release-notrace/bench/hot_path_probe)
-ipe_off=$(per_element build/release/bench/hot_path_probe)
-ipe_on=$(per_element build/release/bench/hot_path_probe CONVEYOR_TRACE="$tmp/probe.trace")
-echo "instructions per element: compiled out ${ipe_out}, off ${ipe_off}, on ${ipe_on}" >&2
+ipe=()
+for m in "fifo 2" "shuffle 1"; do
+  read -r mode queues <<<"$m"
+  ipe+=("$(per_element build/release-notrace/bench/hot_path_probe "$mode" "$queues")")
+  ipe+=("$(per_element build/release/bench/hot_path_probe "$mode" "$queues")")
+  ipe+=("$(per_element build/release/bench/hot_path_probe "$mode" "$queues" \
+    CONVEYOR_TRACE="$tmp/probe.trace")")
+done
+echo "instructions per element (out off on): fifo ${ipe[*]:0:3}, shuffle ${ipe[*]:3:3}" >&2
 
 python3 - "$tmp" "$reps" "$out" "bench/trace_overhead.sh${*:+ $*}" "$load_before" "$load_after" \
-  "$ipe_out" "$ipe_off" "$ipe_on" "$on_summary" <<'PY'
+  "$on_summary" "${ipe[@]}" <<'PY'
 import json, os, subprocess, sys
-tmp, reps, out, command, load_before, load_after = sys.argv[1:7]
-ipe = dict(zip(("out", "off", "on"), (int(v) for v in sys.argv[7:10])))
-on_summary = sys.argv[10]
+tmp, reps, out, command, load_before, load_after, on_summary = sys.argv[1:8]
+v = [int(x) for x in sys.argv[8:14]]
+ipe = {"fifo": dict(zip(("out", "off", "on"), v[0:3])),
+       "shuffle": dict(zip(("out", "off", "on"), v[3:6]))}
 runs = []
 for i in range(int(reps)):
     for config in ("out", "off", "on"):

@@ -36,6 +36,9 @@ endif()
 # conveyor ingest --trace: runner op spans and the filename queue appear.
 run("ingest: trace written to .*events from"
   ${CONVEYOR} ingest --data-dir ${DATA_DIR} --epochs 1 --no-progress --trace ${WORK}/ingest.trace)
-run("string_input_producer.*QueueRunnerThread"
+run("string_input_producer/fifo_queue [(]fifo_queue.*QueueRunnerThread"
   ${CONVEYOR} trace report ${WORK}/ingest.trace)
+if(NOT last_output MATCHES "random_shuffle_queue [(]shuffle_queue, capacity [0-9]+")
+  message(FATAL_ERROR "the ingest report does not show the shuffle queue")
+endif()
 file(REMOVE_RECURSE ${WORK})
