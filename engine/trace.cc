@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -236,7 +238,8 @@ struct FileEvent {
   std::uint32_t zero;
   std::uint64_t payload;
 };
-static_assert(sizeof(FileEvent) == 32);
+static_assert(sizeof(FileEvent) == 32 && offsetof(FileEvent, kind) == 16 &&
+              offsetof(FileEvent, payload) == 24);
 
 void write_le(std::string& out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -545,14 +548,18 @@ Summary stop() {
 
   std::string out = "CONVEYOR-TRACE 1\n" + meta + "\n";
   out.reserve(out.size() + events.size() * sizeof(FileEvent));
-  for (const FileEvent& e : events) {
-    write_le(out, e.ns, 8);
-    write_le(out, e.thread, 4);
-    write_le(out, e.object, 4);
-    write_le(out, e.kind, 2);
-    write_le(out, e.aux, 2);
-    write_le(out, 0, 4);
-    write_le(out, e.payload, 8);
+  if constexpr (std::endian::native == std::endian::little) {  // the file's layout already
+    out.append(reinterpret_cast<const char*>(events.data()), events.size() * sizeof(FileEvent));
+  } else {
+    for (const FileEvent& e : events) {
+      write_le(out, e.ns, 8);
+      write_le(out, e.thread, 4);
+      write_le(out, e.object, 4);
+      write_le(out, e.kind, 2);
+      write_le(out, e.aux, 2);
+      write_le(out, 0, 4);
+      write_le(out, e.payload, 8);
+    }
   }
 
   // Buffers of exited threads are no longer written; forgotten objects are no longer named.
