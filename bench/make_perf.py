@@ -1183,6 +1183,16 @@ def trace_section(path):
              f"same-round ratios: {100 * (1 - paired('off', 'out')):+.1f}%). A negative cost "
              f"means the slower-looking configuration ran faster: the difference is noise.")
     met = (1 - on_off) < TRACE_TARGET and (1 - paired("on", "off")) < TRACE_TARGET
+    try:
+        load = float(str(doc.get("load_before", "")).split()[0])
+    except (IndexError, ValueError):
+        load = 0.0
+    cpus = os.cpu_count() or 1
+    if load > cpus:
+        L.append(f"- The machine was busy: load average {load:g} on {cpus} CPUs before the runs; "
+                 f"the same build ran up to "
+                 f"{max(by['out']) / min(by['out']):.1f}x apart between rounds, so timing ratios "
+                 f"of a few percent are below the noise (see the deterministic estimate below).")
     L.append(f"- On vs off: {100 * (1 - on_off):+.1f}% throughput cost (same-round: "
              f"{100 * (1 - paired('on', 'off')):+.1f}%). Target under {100 * TRACE_TARGET:.0f}%: "
              f"**{'met' if met else 'NOT met'}**.")
@@ -1195,6 +1205,26 @@ def trace_section(path):
                  f"bench/hot_path_probe, deterministic; as bench/check_hot_path.sh counts): "
                  f"{'; '.join(parts)}. The fast paths hold no trace point; the points sit where "
                  f"a thread is about to wait.")
+    est = doc.get("estimate")
+    if est:
+        L.append(f"- Deterministic estimate of on vs off (callgrind instruction counts, immune to "
+                 f"the machine's load): recording costs {est['instructions_per_event']} "
+                 f"instructions per event and {est['instructions_per_op']} per runner op "
+                 f"(bench/trace_probe); the last traced run recorded {est['traced_events']} events "
+                 f"and {est['traced_ops']} ops for {est['traced_records']} records, i.e. "
+                 f"{est['instructions_per_record_traced']:.0f} instructions per record, against "
+                 f"{est['instructions_per_record_untraced']:.0f} per record for the untraced "
+                 f"pipeline (`conveyor ingest --epochs 1` compiled out, under callgrind): "
+                 f"**{100 * est['fraction']:.1f}%** (target under {100 * TRACE_TARGET:.0f}%: "
+                 f"{'met' if est['fraction'] < TRACE_TARGET else 'NOT met'}). Instructions are "
+                 f"not time: the clock read (rdtsc, one instruction) takes about 18 ns on this VM.")
+    if est and "ingest_instructions_off" in est:
+        a, b = est["ingest_instructions_out"], est["ingest_instructions_off"]
+        L.append(f"- Deterministic off vs compiled out: `conveyor ingest --epochs 1` "
+                 f"({est['ingest_records']} records) under callgrind, the fewest of 2 runs each: "
+                 f"{a / 1e6:.1f} M instructions compiled out, {b / 1e6:.1f} M off "
+                 f"(**{100 * (b - a) / a:+.2f}%**; spinning under valgrind varies by about as "
+                 f"much).")
     if doc.get("traced_run"):
         L.append(f"- The last traced run: `{doc['traced_run'].strip()}`")
     L.append("")

@@ -22,7 +22,7 @@ ingest_args=("$@")
 [[ ${#ingest_args[@]} -eq 0 ]] && ingest_args=(--epochs 6)
 
 cmake --preset release >/dev/null
-cmake --build build/release --target conveyor hot_path_probe -j2 >/dev/null
+cmake --build build/release --target conveyor hot_path_probe trace_probe -j2 >/dev/null
 cmake --preset release -B build/release-notrace -DCONVEYOR_TRACING=OFF >/dev/null
 cmake --build build/release-notrace --target conveyor hot_path_probe -j2 >/dev/null
 
@@ -78,11 +78,53 @@ for m in "fifo 2" "shuffle 1"; do
 done
 echo "instructions per element (out off on): fifo ${ipe[*]:0:3}, shuffle ${ipe[*]:3:3}" >&2
 
+# What recording costs, in instructions (deterministic): per event and per runner op, from
+# trace_probe (the tracer's own functions only), and per record of the untraced pipeline
+# (`conveyor ingest --epochs 1` built with tracing compiled out; spinning under valgrind makes
+# this an upper bound, so the estimate below leans low).
+internal_ir() {  # internal_ir N MODE: instructions in conveyor::trace::internal::*
+  local f="$tmp/cgp.$RANDOM"
+  valgrind --tool=callgrind --callgrind-out-file="$f" build/release/bench/trace_probe "$1" "$2" \
+    "$tmp/probe.trace" >/dev/null 2>&1
+  callgrind_annotate "$f" 2>/dev/null |
+    awk '/conveyor::trace::internal::/ {gsub(",", "", $1); s += $1} END {print s + 0}'
+}
+ir_event=$(( ($(internal_ir 20000 events) - $(internal_ir 0 events)) / 20000 ))
+ir_op=$(( ($(internal_ir 20000 ops) - $(internal_ir 0 ops)) / 20000 ))
+ingest_ir() {  # ingest_ir BUILD_DIR: the fewest instructions of 2 runs (spinning only adds)
+  local best=0 f="$tmp/cg.ingest" n
+  for _ in 1 2; do
+    valgrind --tool=callgrind --callgrind-out-file="$f" "$1/tools/conveyor" ingest \
+      --no-progress --epochs 1 --json "$tmp/cg-ingest.json" >/dev/null 2>&1
+    n=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    ((best == 0 || n < best)) && best=$n
+  done
+  echo "$best"
+}
+ir_ingest=$(ingest_ir build/release-notrace)
+ir_ingest_off=$(ingest_ir build/release)
+build/release/tools/conveyor trace report "$tmp/on.trace" --json >"$tmp/on-report.json"
+echo "instructions: ${ir_event} per event, ${ir_op} per runner op, ${ir_ingest} for the untraced ingest run" >&2
+
 python3 - "$tmp" "$reps" "$out" "bench/trace_overhead.sh${*:+ $*}" "$load_before" "$load_after" \
-  "$on_summary" "${ipe[@]}" <<'PY'
+  "$on_summary" "$ir_event" "$ir_op" "$ir_ingest" "$ir_ingest_off" "${ipe[@]}" <<'PY'
 import json, os, subprocess, sys
 tmp, reps, out, command, load_before, load_after, on_summary = sys.argv[1:8]
-v = [int(x) for x in sys.argv[8:14]]
+ir_event, ir_op, ir_ingest, ir_ingest_off = (int(x) for x in sys.argv[8:12])
+v = [int(x) for x in sys.argv[12:18]]
+report = json.load(open(os.path.join(tmp, "on-report.json")))
+cg_records = json.load(open(os.path.join(tmp, "cg-ingest.json")))["records"]
+last_on = json.load(open(os.path.join(tmp, f"on-{int(reps) - 1}.json")))
+ops = sum(t["ops"] for t in report["threads"])
+per_record = (report["events"] * ir_event + ops * ir_op) / last_on["records"]
+estimate = {"instructions_per_event": ir_event, "instructions_per_op": ir_op,
+            "traced_events": report["events"], "traced_ops": ops,
+            "traced_records": last_on["records"],
+            "instructions_per_record_traced": per_record,
+            "instructions_per_record_untraced": ir_ingest / cg_records,
+            "fraction": per_record / (ir_ingest / cg_records),
+            "ingest_instructions_out": ir_ingest, "ingest_instructions_off": ir_ingest_off,
+            "ingest_records": cg_records}
 ipe = {"fifo": dict(zip(("out", "off", "on"), v[0:3])),
        "shuffle": dict(zip(("out", "off", "on"), v[3:6]))}
 runs = []
@@ -97,7 +139,7 @@ commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=
                         text=True).stdout.strip()
 json.dump({"command": command, "commit": commit, "load_before": load_before,
            "load_after": load_after, "runs": runs, "instructions_per_element": ipe,
-           "traced_run": on_summary}, open(out, "w"), indent=1)
+           "traced_run": on_summary, "estimate": estimate}, open(out, "w"), indent=1)
 PY
 python3 bench/make_perf.py bench/results/queue_bench.json --runners bench/results/runner_bench.json \
   --shuffle bench/results/shuffle_bench.json --ingest bench/results/ingest.json \
