@@ -531,7 +531,16 @@ def render(path, plots_dir, plots_link_base):
              "it starves a producer with several producers and is then cut and listed). "
              "Spinning and unbounded peers (XeniumVyukov, BoostQueue, MoodycamelCq, the "
              "*Unbounded stand-ins) never sleep, so they burn the cores an oversubscribed "
-             "machine needs or allocate instead of waiting; they are shown for context.")
+             "machine needs or allocate instead of waiting; they are shown for context. An earlier "
+             "harness (lost) reported 0.77x for oversubscribed 4P4C where queue_bench measured "
+             "9.6x. Two comparisons found while rebuilding it each give a ratio below 1: against "
+             "the best peer of any kind (queue_bench's own data: 0.62x against the unbounded, "
+             "spinning MoodycamelCqUnbounded, 9.6x against the bounded, blocking MutexDeque), and "
+             "short runs on a busy machine with the EventCount before bd278be (200k items: "
+             "Conveyor 0.4-0.8 M/s against MutexDeque 2-12 M/s, in queue_bench and in this "
+             "harness alike; about 37 M/s after it). The targets here compare like with like: "
+             "every queue bounded to 1024, blocking peers in their own blocking calls, one "
+             "placement tag, quiet records where there are enough.")
     L.append("")
     if plots_dir:
         made = make_plots(data, plots_dir, memcpy)

@@ -87,7 +87,8 @@ void add_options(CLI::App& cmd, Options& o) {
                                    "--quick, else 5)")
       ->check(CLI::Range(1, 1000));
   cmd.add_option("--items", o.items,
-                 "Items per measurement (round trips for pingpong; default per scenario)")
+                 "Items per measurement (round trips for pingpong; element_size: at most 64 MiB "
+                 "of payload with --quick, else 512 MiB; default per scenario)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   cmd.add_option("--element-size", o.element_sizes,
                  "element_size: payload bytes, comma-separated, of 8, 64, 512, 4096")
@@ -314,11 +315,11 @@ std::vector<Config> configs(const Options& o, std::string_view scenario, unsigne
       for (const int t : {c, 2 * c}) out.push_back({t, t, 1, p, 8, items});
     }
   } else if (scenario == "element_size") {
-    // A fixed byte budget per measurement, so 4 KiB payloads do not take 512x longer than 8 B.
+    // A byte budget caps every measurement (--items too), so 4 KiB payloads do not take 512x
+    // longer than 8 B.
     const std::uint64_t budget = o.quick ? (std::uint64_t{64} << 20) : (std::uint64_t{512} << 20);
     for (const std::size_t e : o.element_sizes) {
-      const std::uint64_t n =
-          o.items != 0 ? o.items : std::min<std::uint64_t>(items, budget / e);
+      const std::uint64_t n = std::max<std::uint64_t>(1, std::min<std::uint64_t>(items, budget / e));
       out.push_back({1, 1, 1, "pinned", e, n});
     }
   }
