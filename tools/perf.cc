@@ -88,7 +88,7 @@ void add_options(CLI::App& cmd, Options& o) {
       ->check(CLI::Range(1, 1000));
   cmd.add_option("--items", o.items,
                  "Items per measurement (round trips for pingpong; element_size: at most 64 MiB "
-                 "of payload with --quick, else 512 MiB; default per scenario)")
+                 "of payload with --quick, else 256 MiB; default per scenario)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   cmd.add_option("--element-size", o.element_sizes,
                  "element_size: payload bytes, comma-separated, of 8, 64, 512, 4096")
@@ -291,7 +291,7 @@ struct Config {
 };
 
 std::uint64_t default_items(const Options& o, std::string_view scenario) {
-  if (scenario == "pingpong") return o.quick ? 10'000 : 100'000;
+  if (scenario == "pingpong") return o.quick ? 10'000 : 50'000;
   if (scenario == "shuffle") return o.quick ? 200'000 : 1'000'000;
   return o.quick ? 200'000 : 2'000'000;
 }
@@ -317,7 +317,7 @@ std::vector<Config> configs(const Options& o, std::string_view scenario, unsigne
   } else if (scenario == "element_size") {
     // A byte budget caps every measurement (--items too), so 4 KiB payloads do not take 512x
     // longer than 8 B.
-    const std::uint64_t budget = o.quick ? (std::uint64_t{64} << 20) : (std::uint64_t{512} << 20);
+    const std::uint64_t budget = o.quick ? (std::uint64_t{64} << 20) : (std::uint64_t{256} << 20);
     for (const std::size_t e : o.element_sizes) {
       const std::uint64_t n = std::max<std::uint64_t>(1, std::min<std::uint64_t>(items, budget / e));
       out.push_back({1, 1, 1, "pinned", e, n});
