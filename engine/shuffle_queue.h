@@ -77,6 +77,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -410,8 +411,8 @@ class ShuffleQueue {
     const std::size_t home = home_lane();
     std::size_t done = 0;
     Status status = Status::kFull;
-    for (std::size_t i = 0; i < num_lanes_ && done < n; ++i) {
-      Lane& lane = *lanes_[(home + i) % num_lanes_];
+    for (std::size_t i = 0, l = home; i < num_lanes_ && done < n; ++i, l = l + 1 == num_lanes_ ? 0 : l + 1) {
+      Lane& lane = *lanes_[l];
       for (;;) {  // a lane may take several claims (bulk claims stop at a stale head)
         const internal::ClaimResult c = lane.claim(n - done, who);
         if (c.claim == internal::Claim::kClosed) {
@@ -510,6 +511,8 @@ class ShuffleQueue {
     if (total <= floor) return 0;
     const std::size_t k = std::min(want, total - floor);
     if (amount == internal::Amount::kExactly && k < want) return 0;
+    std::uint64_t touched = 0;  // lanes whose head moved (bit i: lane i)
+    const std::size_t stashed = c.stash.size();
     for (std::size_t j = 0; j < k; ++j, --total) {
       std::uint64_t r = c.rng.next() % total;  // B3: TF's index = rand % size
       if (r < c.stash.size()) {
@@ -524,9 +527,14 @@ class ShuffleQueue {
       while (r >= sizes[i]) r -= sizes[i++];
       sink(lanes_[i]->take_at(static_cast<std::size_t>(r)));
       --sizes[i];
+      touched |= std::uint64_t{1} << i;
     }
-    for (auto& lane : lanes_) lane->publish_head();
-    c.stash_size.store(c.stash.size(), std::memory_order_relaxed);  // relaxed: a hint
+    for (; touched != 0; touched &= touched - 1) {
+      lanes_[static_cast<std::size_t>(std::countr_zero(touched))]->publish_head();
+    }
+    if (c.stash.size() != stashed) {
+      c.stash_size.store(c.stash.size(), std::memory_order_relaxed);  // relaxed: a hint
+    }
     return k;
   }
 
