@@ -14,6 +14,7 @@ int to_tf_code(ErrorKind kind) noexcept {
     case ErrorKind::kInternal: return wire::INTERNAL;
     case ErrorKind::kDataLoss: return wire::DATA_LOSS;
     case ErrorKind::kUnknown: return wire::UNKNOWN;
+    case ErrorKind::kUnavailable: return wire::UNAVAILABLE;
   }
   return wire::UNKNOWN;
 }
@@ -28,6 +29,7 @@ ErrorKind from_tf_code(int code) {
     case wire::INTERNAL: return ErrorKind::kInternal;
     case wire::DATA_LOSS: return ErrorKind::kDataLoss;
     case wire::UNKNOWN: return ErrorKind::kUnknown;
+    case wire::UNAVAILABLE: return ErrorKind::kUnavailable;
     default: break;
   }
   const std::string name =

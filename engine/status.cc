@@ -26,6 +26,7 @@ std::string_view to_string(ErrorKind k) noexcept {
     case ErrorKind::kInternal: return "Internal";
     case ErrorKind::kDataLoss: return "DataLoss";
     case ErrorKind::kUnknown: return "Unknown";
+    case ErrorKind::kUnavailable: return "Unavailable";
   }
   return "Unknown";
 }

@@ -37,6 +37,7 @@ enum class ErrorKind : std::uint8_t {
   kInternal,
   kDataLoss,  // unrecoverable corruption or truncation of stored data (record readers)
   kUnknown,  // an exception that is not a conveyor::Error (user code run by a runner)
+  kUnavailable,  // TF's UNAVAILABLE: a server that cannot be reached, or was lost for too long
 };
 
 std::string_view to_string(ErrorKind k) noexcept;

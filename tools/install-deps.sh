@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev          # topology/ plans and tool output as JSON
   libprotobuf-dev protobuf-compiler  # engine/: QueueRunnerDef in TensorFlow's wire format
   systemtap-sdt-dev           # engine/trace.h: <sys/sdt.h> USDT probes
+  libnats-dev nats-server     # engine/jetstream.h (conveyor_nats) and its tests: NATS JetStream
 )
 
 missing=()
