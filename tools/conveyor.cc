@@ -1,6 +1,9 @@
 // conveyor: the command-line tool of Conveyor.
 //
 //   conveyor demo [--items N] [--producers P] [--consumers C] [--capacity K]
+//   conveyor ingest --source nats://HOST:PORT --stream S --consumer C [--ack on_consumed|on_enqueue]
+//                   [--sink nats://HOST:PORT --sink-subject SUBJ] (tools/ingest_nats.h)
+//   conveyor publish --server nats://HOST:PORT --stream S [--count N] [--size B]
 //   conveyor topo [--synthetic DESC | --xml PATH] [--producers N] [--consumers M] [--queues K]
 //                 [--policy none|compact|scatter|numa_local|explicit] [--smt] [--pus 0,2,4]
 //                 [--json]
@@ -58,6 +61,7 @@
 #include "tools/trace.h"
 #include "tools/perf.h"
 #include "tools/soak.h"
+#include "tools/ingest_nats.h"
 #include "engine/status.h"
 #include "engine/thread.h"
 #include "topology/placement.h"
@@ -409,6 +413,8 @@ int run_topo(const TopoOptions& o) {
 // command line
 
 constexpr std::string_view kSubcommands[] = {"demo", "ingest", "soak", "topo", "trace", "perf"};
+constexpr std::string_view kSubcommands[] = {"demo", "ingest", "publish", "topo", "trace",
+                                             "perf"};
 
 // An integer option's check, run on the text before conversion, so that the error names the
 // value as given: "--items: 'lots' is not an integer", "--producers: 0 is out of range [1, 64]".
@@ -437,6 +443,9 @@ void print_usage(std::FILE* to) {
                "subcommands:\n"
                "  ingest TF's input pipeline: files -> readers -> shuffle_batch_join -> consumer,\n"
                "         on a generated default dataset or --files; checks exactly once per epoch\n"
+               "         or, with --source nats://HOST:PORT, from a NATS JetStream stream shared\n"
+               "         by several processes and hosts\n"
+               "  publish load a NATS JetStream stream with messages (for ingest --source)\n"
                "  demo   producers -> FifoQueue -> consumers on embedded text; prints throughput\n"
                "         and checks that every record arrived exactly once\n"
                "  soak   seeded random schedules of producers, consumers, closes, runners and\n"
@@ -576,6 +585,90 @@ int main(int argc, char** argv) {
   soak_cmd->add_option("--json", soak.json, "Write the summary to this file as JSON");
   bool soak_no_progress = false;
   soak_cmd->add_flag("--no-progress", soak_no_progress, "No progress line");
+  // NATS JetStream (tools/ingest_nats.h): --source switches ingest from files to a stream.
+  conveyor::tools::NatsIngestOptions nats;
+  CLI::Option* source_opt = ingest_cmd->add_option(
+      "--source", nats.connect.url, "NATS server(s), nats://HOST:PORT[,...]: ingest a JetStream stream");
+  ingest_cmd->add_option("--stream", nats.stream, "JetStream stream (with --source)")
+      ->needs(source_opt);
+  ingest_cmd->add_option("--consumer", nats.consumer,
+                         "Durable pull consumer, shared by every process naming it (with --source)")
+      ->needs(source_opt);
+  ingest_cmd->add_option("--filter-subject", nats.filter_subject,
+                         "Only this subject of the stream (when the consumer is created)")
+      ->needs(source_opt);
+  ingest_cmd->add_option("--ack", nats.ack,
+                         "on_consumed (at least once: ack after the batch was handled) or "
+                         "on_enqueue (at most once: ack when queued)")
+      ->check(CLI::IsMember({"on_consumed", "on_enqueue"}))
+      ->capture_default_str()
+      ->needs(source_opt);
+  ingest_cmd->add_option("--lanes", nats.lanes, "Fetching runner threads (pull subscriptions)")
+      ->check(integer_in(1, 64))
+      ->capture_default_str();
+  ingest_cmd->add_option("--fetch-batch", nats.fetch_batch, "Messages per fetch")
+      ->check(integer_in(1, 1 << 16))
+      ->capture_default_str();
+  ingest_cmd->add_option("--max-in-flight", nats.max_in_flight,
+                         "Messages fetched and not yet released, at most (0: capacity + 4 "
+                         "batches + lanes x fetch batch)")
+      ->check(integer_in(0, 1 << 30))
+      ->capture_default_str();
+  ingest_cmd->add_option("--ack-wait-ms", nats.ack_wait_ms,
+                         "Redelivery of unacked messages after this (when the consumer is created)")
+      ->check(integer_in(1, std::int64_t{1} << 40))
+      ->capture_default_str();
+  ingest_cmd->add_option("--idle-exit-ms", nats.idle_exit_ms,
+                         "End once no message came for this long (0: run until stopped)")
+      ->check(integer_in(0, std::int64_t{1} << 40))
+      ->capture_default_str();
+  ingest_cmd->add_option("--unavailable-ms", nats.unavailable_ms,
+                         "Fail when the server was unreachable for this long")
+      ->check(integer_in(1, std::int64_t{1} << 40))
+      ->capture_default_str();
+  ingest_cmd->add_option("--work-us", nats.work_us, "Simulated work per batch, microseconds")
+      ->check(integer_in(0, 60'000'000))
+      ->capture_default_str();
+  ingest_cmd->add_option("--record", nats.record,
+                         "Append 'sequence deliveries' per handled message to this file");
+  CLI::Option* sink_opt = ingest_cmd->add_option(
+      "--sink", nats.sink_url, "Publish every handled message to this NATS server's JetStream");
+  ingest_cmd->add_option("--sink-subject", nats.sink_subject, "Subject of the sink")
+      ->needs(sink_opt);
+  sink_opt->needs(ingest_cmd->get_option("--sink-subject"));
+  // Credentials and TLS for --source and --sink (passed to the client; never printed).
+  auto add_credentials = [](CLI::App* cmd, conveyor::jetstream::ConnectOptions& c) {
+    cmd->add_option("--user", c.user, "NATS user");
+    cmd->add_option("--password", c.password, "NATS password");
+    cmd->add_option("--token", c.token, "NATS token");
+    cmd->add_option("--creds", c.creds_file, "NATS credentials file (JWT + NKey)");
+    cmd->add_flag("--tls", c.tls, "Require TLS");
+    cmd->add_option("--tls-ca", c.ca_file, "CA certificates (PEM)");
+    cmd->add_option("--tls-cert", c.cert_file, "Client certificate (PEM)");
+    cmd->add_option("--tls-key", c.key_file, "Client key (PEM)");
+  };
+  add_credentials(ingest_cmd, nats.connect);
+
+  conveyor::tools::PublishOptions publish;
+  CLI::App* publish_cmd =
+      app.add_subcommand("publish", "Load a NATS JetStream stream (created if missing)");
+  publish_cmd->add_option("--server", publish.connect.url, "NATS server(s), nats://HOST:PORT")
+      ->required();
+  publish_cmd->add_option("--stream", publish.stream, "Stream (subjects '<stream>.>')")
+      ->required();
+  publish_cmd->add_option("--subject", publish.subject, "Subject (default '<stream>.data')");
+  publish_cmd->add_option("--count", publish.count, "Messages")
+      ->check(integer_in(0, std::int64_t{1} << 40))
+      ->capture_default_str();
+  publish_cmd->add_option("--size", publish.size, "Payload bytes (at least the index's digits)")
+      ->check(integer_in(1, 1 << 20))
+      ->capture_default_str();
+  publish_cmd->add_option("--max-outstanding", publish.max_outstanding,
+                          "Publish acks outstanding at most")
+      ->check(integer_in(1, 1 << 20))
+      ->capture_default_str();
+  publish_cmd->add_flag("--memory", publish.memory, "Memory storage when creating the stream");
+  add_credentials(publish_cmd, publish.connect);
 
   TopoOptions topo;
   CLI::App* topo_cmd = app.add_subcommand(
@@ -635,6 +728,27 @@ int main(int argc, char** argv) {
 
   try {
     if (*demo_cmd) return run_demo(demo);
+    if (*ingest_cmd && !nats.connect.url.empty()) {
+      if (nats.stream.empty() || nats.consumer.empty()) {
+        std::fprintf(stderr, "conveyor ingest: --source needs --stream and --consumer\n");
+        return kExitUsage;
+      }
+      if (ingest.min_after_dequeue >= ingest.capacity) {
+        std::fprintf(stderr,
+                     "conveyor ingest: --min-after-dequeue %lld must be < --capacity %lld\n",
+                     static_cast<long long>(ingest.min_after_dequeue),
+                     static_cast<long long>(ingest.capacity));
+        return kExitUsage;
+      }
+      nats.batch_size = ingest.batch_size;
+      nats.capacity = ingest.capacity;
+      nats.min_after_dequeue = ingest.min_after_dequeue;
+      nats.seed = ingest.seed;
+      nats.json = ingest.json;
+      nats.progress = !no_progress;
+      return conveyor::tools::run_ingest_nats(nats);
+    }
+    if (*publish_cmd) return conveyor::tools::run_publish(publish);
     if (*ingest_cmd) {
       ingest.progress = !no_progress;
       if (ingest.min_after_dequeue >= ingest.capacity) {
