@@ -1231,6 +1231,58 @@ def trace_section(path):
     L.append("Per round, records/s (out / off / on): " + "; ".join(
         " / ".join(fmt_rate(per_round[k][c]) for c in ("out", "off", "on") if c in per_round[k])
         for k in sorted(per_round)) + ".")
+JETSTREAM_REPRODUCE = "bench/jetstream_perf.sh"
+JETSTREAM_DEFAULT = "bench/results/jetstream.json"
+JETSTREAM_TEXT = {
+    "plain_pull": "NATS C client's plain pull loop (fetch 256, ack each), one thread",
+    "conveyor_1lane": "Conveyor: Source (1 lane) -> ShuffleQueue -> batches of 128, acked",
+    "conveyor_2lanes": "Conveyor: Source (2 lanes) -> ShuffleQueue -> batches of 128, acked",
+}
+
+
+def jetstream_section(path):
+    """Section 'NATS JetStream source' from bench/jetstream_bench.cc's JSON."""
+    L = ["## NATS JetStream source: Conveyor pipeline vs the client's plain pull loop", ""]
+    if not os.path.exists(path):
+        L.append(f"Not measured yet: `{path}` does not exist. Produce it with "
+                 f"`{JETSTREAM_REPRODUCE}`.")
+        return "\n".join(L) + "\n"
+    doc = json.load(open(path))
+    ctx = doc.get("context", {})
+    runs = [r for r in doc.get("runs", []) if r.get("checksum_ok")]
+    bad = len(doc.get("runs", [])) - len(runs)
+    L.append(f"Generated from `{path}`. Reproduce: `{doc.get('command') or JETSTREAM_REPRODUCE}` "
+             f"(commit {doc.get('commit', '?')}; binary: `{ctx.get('command', '?')}`; NATS C client "
+             f"{ctx.get('nats_client', '?')}; load average after the runs "
+             f"{ctx.get('loadavg_after', '?')}).")
+    L.append("")
+    L.append(f"What runs: one nats-server (JetStream, memory stream) on this host holding "
+             f"{ctx.get('messages', '?')} messages of {ctx.get('size', '?')} bytes; each run "
+             f"consumes all of them through a fresh durable pull consumer with explicit acks, "
+             f"from the first fetch to the last ack flushed to the server. Variants run "
+             f"interleaved (order rotating per repetition); every run's checksum (count and sum "
+             f"of stream sequences) is verified. Medians over {ctx.get('reps', '?')} repetitions."
+             + (f" {bad} run(s) failed the checksum and are left out." if bad else ""))
+    L.append("")
+    variants = [v for v in JETSTREAM_TEXT if any(r["variant"] == v for r in runs)]
+    by = {v: [r for r in runs if r["variant"] == v] for v in variants}
+    L.append("| variant | messages/s (median) | CPU s per run (median) | runs |")
+    L.append("|---|---|---|---|")
+    for v in variants:
+        rs = by[v]
+        L.append(f"| {JETSTREAM_TEXT[v]} | {fmt_rate(med([r['messages_per_second'] for r in rs]))} "
+                 f"| {med([r['cpu_seconds'] for r in rs]):.3f} | {len(rs)} |")
+    L.append("")
+    if "plain_pull" in by:
+        base = {r["rep"]: r["messages_per_second"] for r in by["plain_pull"]}
+        for v in variants:
+            if v == "plain_pull":
+                continue
+            paired = [r["messages_per_second"] / base[r["rep"]] for r in by[v] if r["rep"] in base]
+            ratio = med([r["messages_per_second"] for r in by[v]]) / med(list(base.values()))
+            L.append(f"- {v} / plain_pull: {ratio:.2f}x (ratio of medians); "
+                     f"{med(paired):.2f}x (median of same-repetition ratios, {len(paired)} pairs).")
+        L.append("")
     return "\n".join(L) + "\n"
 
 
@@ -1252,6 +1304,9 @@ def main():
                     help="where the perf section's PNG plots are written (with --perf)")
     ap.add_argument("--trace", default=None,
                     help="bench/trace_overhead.sh's JSON: adds the section 'Tracing overhead'")
+    ap.add_argument("--jetstream", default=None,
+                    help="bench/jetstream_perf.sh's JSON: adds the section 'NATS JetStream "
+                         f"source' (default: {JETSTREAM_DEFAULT} when it exists)")
     args = ap.parse_args()
     context, runs = load_runs(args.json)
     if not runs:
@@ -1271,6 +1326,11 @@ def main():
         out += "\n" + ingest_section(args.ingest)
     if args.trace is not None:
         out += "\n" + trace_section(args.trace)
+    jetstream = args.jetstream
+    if jetstream is None and os.path.exists(JETSTREAM_DEFAULT):
+        jetstream = JETSTREAM_DEFAULT  # kept when another script regenerates PERF.md
+    if jetstream is not None:
+        out += "\n" + jetstream_section(jetstream)
     sys.stdout.write(out)
 
 
