@@ -132,7 +132,9 @@ void Sink::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* cl
                   : nats_error(pae->Err == NATS_NO_RESPONDERS || pae->Err == NATS_ERR
                                    ? ErrorKind::kUnavailable
                                    : internal::kind_of(pae->Err),
-                               what + (pae->ErrText != nullptr
+                               what + (pae->ErrText != nullptr &&
+                                               std::string_view(pae->ErrText) !=
+                                                   natsStatus_GetText(pae->Err)
                                            ? std::string(" (") + pae->ErrText + ")"
                                            : std::string()),
                                pae->Err, pae->ErrCode);

@@ -728,7 +728,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*demo_cmd) return run_demo(demo);
-    if (*ingest_cmd && !nats.connect.url.empty()) {
+    if (*ingest_cmd && source_opt->count() > 0) {
       if (nats.stream.empty() || nats.consumer.empty()) {
         std::fprintf(stderr, "conveyor ingest: --source needs --stream and --consumer\n");
         return kExitUsage;
