@@ -186,10 +186,10 @@ TEST_F(JetStreamProcesses, ThreeProcessesShareOneConsumerExactlyOnce) {
 TEST_F(JetStreamProcesses, SigkillMidStreamLosesNothingWithOnConsumed) {
   make_consumer(milliseconds(2000));
   std::vector<std::unique_ptr<Process>> procs;
-  // The survivors idle out only well after ack_wait, so they see the redeliveries.
-  procs.push_back(std::make_unique<Process>(ingest_args(0, 6000)));
-  procs.push_back(std::make_unique<Process>(ingest_args(1, 6000)));
-  procs.push_back(std::make_unique<Process>(ingest_args(2, 6000)));
+  // The survivors idle out only well after ack_wait (2 s), so they see the redeliveries.
+  procs.push_back(std::make_unique<Process>(ingest_args(0, 8000)));
+  procs.push_back(std::make_unique<Process>(ingest_args(1, 8000)));
+  procs.push_back(std::make_unique<Process>(ingest_args(2, 8000)));
   ASSERT_TRUE(eventually([&] { return lines_in(record(0)) >= 256; }));
   ASSERT_LT(handled(3, nullptr).size(), static_cast<std::size_t>(kMessages)) << "not mid-stream";
   procs[0]->kill(SIGKILL);
