@@ -548,11 +548,11 @@ std::span<Message> Source::fetch(int lane_index) {
   }
   const std::string which = "fetch from consumer '" + options_.consumer.stream + "'/'" +
                             options_.consumer.durable + "' on " + connection_.describe();
-  if (!internal::is_transient(s) && !(s == NATS_NOT_FOUND && code == JSConsumerNotFoundErr)) {
-    throw nats_error(which, s, code);
-  }
-  // The server is away (restarting, failing over) or its JetStream is still recovering: the
-  // client reconnects by itself. Wait without spinning, and do not count it as idle.
+  if (internal::is_permanent(s)) throw nats_error(which, s, code);
+  // The server is away (restarting, failing over) or its JetStream is still recovering (it may
+  // answer "no responders", "consumer not found" or a 503 for a while): the client reconnects
+  // by itself. Wait without spinning, do not count it as idle, give up after
+  // unavailable_after.
   if (!lane.away_since) lane.away_since = t;
   lane.last_failure = s;
   lane.reconnect_waits.fetch_add(1, std::memory_order_relaxed);

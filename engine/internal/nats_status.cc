@@ -2,16 +2,16 @@
 
 namespace conveyor::jetstream::internal {
 
-bool is_transient(natsStatus s) noexcept {
+bool is_permanent(natsStatus s) noexcept {
   switch (s) {
-    case NATS_IO_ERROR:
-    case NATS_NO_SERVER:
-    case NATS_STALE_CONNECTION:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_NO_RESPONDERS:
-    case NATS_TIMEOUT:
-    case NATS_SLOW_CONSUMER:
-    case NATS_MISMATCH:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_AUTH_FAILED:
+    case NATS_NOT_PERMITTED:
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+    case NATS_INVALID_SUBSCRIPTION:
+    case NATS_INVALID_TIMEOUT:
+    case NATS_NO_MEMORY:
       return true;
     default:
       return false;

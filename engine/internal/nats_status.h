@@ -12,9 +12,9 @@
 
 namespace conveyor::jetstream::internal {
 
-// The server went away, or answered nobody / not in time: the client reconnects by itself, so a
-// caller that may wait retries these.
-bool is_transient(natsStatus s) noexcept;
+// A status no retry can mend: the connection was closed for good, or the call itself is wrong.
+// A fetch retries everything else for a while (a restarting JetStream answers in many ways).
+bool is_permanent(natsStatus s) noexcept;
 
 // Unavailable for statuses about reaching the server, DeadlineExceeded for NATS_TIMEOUT,
 // InvalidArgument for bad arguments (subject, URL), Internal otherwise.
