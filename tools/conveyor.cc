@@ -412,9 +412,8 @@ int run_topo(const TopoOptions& o) {
 // ---------------------------------------------------------------------------------------------
 // command line
 
-constexpr std::string_view kSubcommands[] = {"demo", "ingest", "soak", "topo", "trace", "perf"};
-constexpr std::string_view kSubcommands[] = {"demo", "ingest", "publish", "topo", "trace",
-                                             "perf"};
+constexpr std::string_view kSubcommands[] = {"demo", "ingest", "publish", "soak", "topo",
+                                             "trace", "perf"};
 
 // An integer option's check, run on the text before conversion, so that the error names the
 // value as given: "--items: 'lots' is not an integer", "--producers: 0 is out of range [1, 64]".
@@ -585,6 +584,7 @@ int main(int argc, char** argv) {
   soak_cmd->add_option("--json", soak.json, "Write the summary to this file as JSON");
   bool soak_no_progress = false;
   soak_cmd->add_flag("--no-progress", soak_no_progress, "No progress line");
+
   // NATS JetStream (tools/ingest_nats.h): --source switches ingest from files to a stream.
   conveyor::tools::NatsIngestOptions nats;
   CLI::Option* source_opt = ingest_cmd->add_option(
