@@ -1231,6 +1231,9 @@ def trace_section(path):
     L.append("Per round, records/s (out / off / on): " + "; ".join(
         " / ".join(fmt_rate(per_round[k][c]) for c in ("out", "off", "on") if c in per_round[k])
         for k in sorted(per_round)) + ".")
+    return "\n".join(L) + "\n"
+
+
 JETSTREAM_REPRODUCE = "bench/jetstream_perf.sh"
 JETSTREAM_DEFAULT = "bench/results/jetstream.json"
 JETSTREAM_TEXT = {
