@@ -538,6 +538,7 @@ int main(int argc, char** argv) {
     bool json = false;
     std::int64_t top = 10;
     std::string format;
+    std::string html;
   } tr;
   CLI::App* trace_cmd =
       app.add_subcommand("trace", "Record, report or export a trace of where a pipeline waits");
@@ -553,7 +554,10 @@ int main(int argc, char** argv) {
   CLI::App* report_cmd = trace_cmd->add_subcommand(
       "report", "Per queue and per thread: who waited on whom, and for how long");
   report_cmd->add_option("file", tr.file, "Trace file")->required();
-  report_cmd->add_flag("--json", tr.json, "Print one JSON document instead of text");
+  CLI::Option* report_json_opt =
+      report_cmd->add_flag("--json", tr.json, "Print one JSON document instead of text");
+  report_cmd->add_option("--html", tr.html, "Write an HTML page (occupancy plots) to this file")
+      ->excludes(report_json_opt);
   report_cmd->add_option("--top", tr.top, "Stalls to list")
       ->check(integer_in(0, 1000000))
       ->capture_default_str();
@@ -779,7 +783,17 @@ int main(int argc, char** argv) {
       }
       if (*report_cmd) {
         const ttrace::Report r = ttrace::analyze(t, static_cast<std::size_t>(tr.top));
-        if (tr.json) {
+        if (!tr.html.empty()) {
+          std::FILE* f = std::fopen(tr.html.c_str(), "wb");
+          const std::string page = ttrace::report_html(r, t);
+          const bool ok = f != nullptr && std::fwrite(page.data(), 1, page.size(), f) == page.size();
+          if (f == nullptr || std::fclose(f) != 0 || !ok) {
+            std::fprintf(stderr, "conveyor trace report: --html '%s': cannot be written\n",
+                         tr.html.c_str());
+            return kExitUsage;
+          }
+          std::fprintf(stderr, "conveyor trace report: wrote %s\n", tr.html.c_str());
+        } else if (tr.json) {
           std::printf("%s\n", ttrace::report_json(r, t).dump(2).c_str());
         } else {
           std::printf("%s", ttrace::report_text(r, t).c_str());

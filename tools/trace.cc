@@ -363,6 +363,9 @@ Report analyze(const Trace& trace, std::size_t top_stalls) {
         weighted.emplace_back(static_cast<double>(v[k].second), w);
       }
       q.occupancy = weighted_percentiles(std::move(weighted));
+      const std::size_t step = v.size() / 2000 + 1;  // at most about 2000 points to plot
+      for (std::size_t k = 0; k < v.size(); k += step) q.occupancy_samples.push_back(v[k]);
+      if ((v.size() - 1) % step != 0) q.occupancy_samples.push_back(v.back());
     }
     if (auto w = wake_latencies.find(id); w != wake_latencies.end()) {
       q.wake_latency = weighted_percentiles(w->second);
@@ -562,6 +565,97 @@ nlohmann::ordered_json report_json(const Report& r, const Trace& trace) {
   return J{{"program", r.program},   {"pid", r.pid},         {"duration_ns", r.duration_ns},
            {"events", r.events},     {"dropped", r.dropped}, {"queues", queues},
            {"top_stalls", stalls},   {"threads", threads},   {"coordinators", coords}};
+}
+
+namespace {
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string report_html(const Report& r, const Trace& trace) {
+  std::ostringstream out;
+  out << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>conveyor trace: "
+      << html_escape(r.program) << "</title>\n<style>body{font-family:sans-serif;margin:2em}"
+      << "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;"
+      << "text-align:right}td.l,th.l{text-align:left}.bar{display:flex;width:300px;height:12px}"
+      << ".busy{background:#4a4}.blocked{background:#e94}.parked{background:#99c}"
+      << "pre{background:#f6f6f6;padding:1em}</style></head><body>\n";
+  out << "<h1>Where <code>" << html_escape(r.program) << "</code> waited</h1>\n";
+  out << "<p>" << seconds(r.duration_ns) << ", " << r.events << " events from "
+      << r.threads.size() << " threads";
+  if (r.dropped != 0) out << "; <b>" << r.dropped << " events dropped</b> (rings full)";
+  out << ".</p>\n<h2>Queues: occupancy over time</h2>\n";
+  const double width = 800, height = 160;
+  for (const QueueReport& q : r.queues) {
+    out << "<h3>" << html_escape(q.name) << " <small>(" << html_escape(q.kind);
+    if (q.capacity != 0) out << ", capacity " << q.capacity;
+    out << ")</small></h3>\n<p>producers blocked on full " << seconds(q.blocked_ns[1]) << " in "
+        << q.waits[1] << " waits; consumers blocked on empty " << seconds(q.blocked_ns[2])
+        << " in " << q.waits[2] << " waits; occupancy p50 " << q.occupancy.p50 << ", p90 "
+        << q.occupancy.p90 << ", max " << q.occupancy.max << "; wake latency p50 "
+        << duration(q.wake_latency.p50) << ", p99 " << duration(q.wake_latency.p99) << "</p>\n";
+    if (q.occupancy_samples.empty()) continue;
+    double top = static_cast<double>(q.capacity);
+    for (const auto& s : q.occupancy_samples) top = std::max(top, static_cast<double>(s.second));
+    if (top <= 0) top = 1;
+    const double span = r.duration_ns ? static_cast<double>(r.duration_ns) : 1.0;
+    out << "<svg width=\"" << width + 60 << "\" height=\"" << height + 30
+        << "\" style=\"border:1px solid #ddd\"><polyline fill=\"none\" stroke=\"#36c\" points=\"";
+    double last_y = -1;
+    for (const auto& [ns, size] : q.occupancy_samples) {
+      const double x = 50 + width * static_cast<double>(ns) / span;
+      const double y = 10 + height * (1 - static_cast<double>(size) / top);
+      if (last_y >= 0) out << x << "," << last_y << " ";  // a step: holds until the next sample
+      out << x << "," << y << " ";
+      last_y = y;
+    }
+    out << "\"/><text x=\"2\" y=\"18\" font-size=\"11\">" << top
+        << "</text><text x=\"2\" y=\"" << height + 10 << "\" font-size=\"11\">0</text>"
+        << "<text x=\"50\" y=\"" << height + 26 << "\" font-size=\"11\">0 s</text><text x=\""
+        << width << "\" y=\"" << height + 26 << "\" font-size=\"11\">" << seconds(r.duration_ns)
+        << "</text></svg>\n";
+  }
+  out << "<h2>Top stalls</h2>\n<table><tr><th>#</th><th>blocked</th><th class=\"l\">thread</th>"
+      << "<th class=\"l\">on</th><th class=\"l\">queue</th><th>at</th></tr>\n";
+  for (std::size_t k = 0; k < r.top_stalls.size(); ++k) {
+    const Stall& s = r.top_stalls[k];
+    out << "<tr><td>" << k + 1 << "</td><td>" << duration(static_cast<double>(s.duration_ns))
+        << "</td><td class=\"l\">" << html_escape(trace.thread_name(s.thread))
+        << "</td><td class=\"l\">" << side_name(s.side) << "</td><td class=\"l\">"
+        << html_escape(trace.object_name(s.queue)) << "</td><td>" << seconds(s.begin_ns)
+        << "</td></tr>\n";
+  }
+  out << "</table>\n<h2>Threads</h2>\n<p><span class=\"busy\">&nbsp;&nbsp;</span> busy "
+      << "<span class=\"blocked\">&nbsp;&nbsp;</span> blocked (spinning in a queue wait) "
+      << "<span class=\"parked\">&nbsp;&nbsp;</span> parked (asleep)</p>\n<table>"
+      << "<tr><th class=\"l\">thread</th><th class=\"l\">time</th><th>ops</th><th>lifetime</th>"
+      << "</tr>\n";
+  for (const ThreadReport& t : r.threads) {
+    const double life = t.lifetime_ns ? static_cast<double>(t.lifetime_ns) : 1.0;
+    auto w = [&](std::uint64_t ns) { return 100.0 * static_cast<double>(ns) / life; };
+    out << "<tr><td class=\"l\">" << html_escape(t.name) << "</td><td class=\"l\"><div class="
+        << "\"bar\"><div class=\"busy\" style=\"width:" << w(t.busy_ns)
+        << "%\"></div><div class=\"blocked\" style=\"width:" << w(t.blocked_ns)
+        << "%\"></div><div class=\"parked\" style=\"width:" << w(t.parked_ns)
+        << "%\"></div></div></td><td>" << t.ops << "</td><td>" << seconds(t.lifetime_ns)
+        << "</td></tr>\n";
+  }
+  out << "</table>\n<h2>Full report</h2>\n<pre>" << html_escape(report_text(r, trace))
+      << "</pre>\n</body></html>\n";
+  return out.str();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //
 //   conveyor trace record [-o FILE] [--events N] -- <command> [args...]
 //       runs the command with CONVEYOR_TRACE=FILE (any program linked with Conveyor)
-//   conveyor trace report FILE [--json] [--top N]
+//   conveyor trace report FILE [--json | --html OUT] [--top N]
 //       per queue: time producers were blocked on full and consumers on empty (and who),
 //       occupancy percentiles over time, wake latency percentiles; the top stalls with their
 //       threads; per thread: busy / blocked / parked fractions, runner ops; coordinator events;
@@ -105,6 +105,7 @@ struct QueueReport {
   std::uint64_t waits[4] = {};
   std::map<std::uint32_t, std::uint64_t> blocked_by_thread[4];  // thread -> ns, by Side
   Percentiles occupancy;     // elements, time-weighted
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> occupancy_samples;  // (ns, size), <= 2000
   Percentiles wake_latency;  // nanoseconds
   std::uint64_t batches = 0;
   std::uint64_t batched_elements = 0;
@@ -149,6 +150,9 @@ struct Report {
 Report analyze(const Trace& trace, std::size_t top_stalls = 10);
 std::string report_text(const Report& report, const Trace& trace);
 nlohmann::ordered_json report_json(const Report& report, const Trace& trace);
+// One self-contained HTML page: the text report's tables, an occupancy plot per queue (SVG) and
+// a busy / blocked / parked bar per thread.
+std::string report_html(const Report& report, const Trace& trace);
 // Chrome trace event format ({"traceEvents": [...]}): every B has its E on the same thread
 // (spans cut short by dropped events are closed at the thread's last event, ends whose begin
 // was dropped are left out), timestamps in microseconds, non-decreasing per thread.
