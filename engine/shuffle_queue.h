@@ -176,9 +176,8 @@ class ShuffleQueue {
         uid_(internal::next_shuffle_queue_uid.fetch_add(1, std::memory_order_relaxed)),
         name_(std::move(name)),
         trace_("shuffle_queue", name_, static_cast<std::int64_t>(capacity_)),
-        consumer_(memory, internal::shuffle_stream_seed(seed_)) {
+        consumer_(checked_memory(memory), internal::shuffle_stream_seed(seed_)) {
     // relaxed above: only uniqueness matters.
-    if (memory == nullptr) throw invalid_argument("memory", "null", "must be a memory resource");
     lanes_.reserve(num_lanes_);
     for (std::size_t i = 0; i < num_lanes_; ++i) {
       const std::size_t share = capacity_ / num_lanes_ + (i < capacity_ % num_lanes_ ? 1 : 0);
@@ -373,6 +372,11 @@ class ShuffleQueue {
                                                    std::to_string(capacity));
     }
     return static_cast<std::size_t>(min_after_dequeue);
+  }
+  // Checked before anything is built from it (the stash's allocator is the first user).
+  static std::pmr::memory_resource* checked_memory(std::pmr::memory_resource* memory) {
+    if (memory == nullptr) throw invalid_argument("memory", "null", "must be a memory resource");
+    return memory;
   }
   static std::size_t checked_shards(int shards) {
     if (shards < 0 || shards > kMaxShards) {
