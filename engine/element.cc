@@ -241,24 +241,61 @@ Element stack(std::span<Element> elements, const QueueSpec& spec,
     throw invalid("DequeueMany and DequeueUpTo require the components to have specified shapes.");
   }
   const std::size_t n = elements.size();
+  // Every output first (strong guarantee: nothing is moved out of `elements` before all
+  // allocations succeeded), then the copies.
+  std::vector<std::vector<std::int64_t>> slots;
+  slots.reserve(spec.num_components());
   Element batch;
   batch.components.reserve(spec.num_components());
   for (std::size_t c = 0; c < spec.num_components(); ++c) {
     // The slot shape: the spec's, with each unknown dimension the batch maximum (A31).
-    std::vector<std::int64_t> slot = spec.shapes.at(c).dims();
+    std::vector<std::int64_t>& slot = slots.emplace_back(spec.shapes.at(c).dims());
     for (std::size_t d = 0; d < slot.size(); ++d) {
       if (slot[d] != Shape::kUnknownDim) continue;
       std::int64_t most = 0;
       for (const Element& e : elements) most = std::max(most, e[c].dim(static_cast<int>(d)));
       slot[d] = most;
     }
-    const Shape slot_shape(slot);
-    const std::size_t per_slot = static_cast<std::size_t>(slot_shape.num_elements());
-    Tensor out(spec.dtypes[c], slot_shape.prepend(static_cast<std::int64_t>(n)), memory);
-    for (std::size_t k = 0; k < n; ++k) place(elements[k][c], out, k * per_slot, slot);
-    batch.components.push_back(std::move(out));
+    batch.components.emplace_back(spec.dtypes[c],
+                                  Shape(slot).prepend(static_cast<std::int64_t>(n)), memory);
+  }
+  for (std::size_t c = 0; c < spec.num_components(); ++c) {
+    Tensor& out = batch.components[c];
+    const std::size_t per_slot = n == 0 ? 0 : out.num_elements() / n;
+    for (std::size_t k = 0; k < n; ++k) place(elements[k][c], out, k * per_slot, slots[c]);
   }
   return batch;
+}
+
+Element allocate_batch(const QueueSpec& spec, std::size_t n, std::pmr::memory_resource* memory) {
+  if (!spec.specified_shapes()) {
+    throw invalid("DequeueMany and DequeueUpTo require the components to have specified shapes.");
+  }
+  Element batch;
+  batch.components.reserve(spec.num_components());
+  for (std::size_t c = 0; c < spec.num_components(); ++c) {
+    if (!spec.shapes.at(c).fully_defined()) {
+      throw invalid("All shapes must be fully defined: " + to_string(spec.shapes));
+    }
+    batch.components.emplace_back(spec.dtypes[c],
+                                  spec.shapes[c].prepend(static_cast<std::int64_t>(n)), memory);
+  }
+  return batch;
+}
+
+void stack_into(std::span<Element> elements, Element& batch) noexcept {
+  const std::size_t n = elements.size();
+  for (Tensor& out : batch.components) {
+    const std::size_t rows = static_cast<std::size_t>(out.dim(0));
+    const std::size_t per_slot = rows == 0 ? 0 : out.num_elements() / rows;
+    const std::size_t c = static_cast<std::size_t>(&out - batch.components.data());
+    // Fully defined shapes: each element fills its slot in one transfer (no allocation).
+    for (std::size_t k = 0; k < n; ++k) {
+      Tensor& src = elements[k][c];
+      transfer(src.dtype(), src.raw(), 0, out.raw(), k * per_slot, src.num_elements());
+    }
+    if (n < rows) out.truncate_rows(static_cast<std::int64_t>(n));  // cannot throw: 0 <= n < rows
+  }
 }
 
 // ---- E7 ----

@@ -117,6 +117,17 @@ std::vector<Element> split_batch(const Element& batch,
 // shapes -> InvalidArgument "... require the components to have specified shapes.".
 Element stack(std::span<Element> elements, const QueueSpec& spec,
               std::pmr::memory_resource* memory = alloc::scalable_resource());
+// stack() gives the strong guarantee: every output tensor is allocated before any element is
+// touched, so when an allocation fails (std::bad_alloc from `memory`) `elements` are unchanged.
+
+// stack() in two steps, for callers that must allocate before they take elements from a queue
+// (TensorQueue, as TF's DequeueMany allocates its output first): allocate_batch() makes the
+// batch of n rows (component c of shape [n] + shape_c; every shape must be fully defined, else
+// InvalidArgument); stack_into() then fills it from elements.size() <= n elements and drops the
+// unused rows (Tensor::truncate_rows). stack_into allocates nothing and cannot fail.
+Element allocate_batch(const QueueSpec& spec, std::size_t n,
+                       std::pmr::memory_resource* memory = alloc::scalable_resource());
+void stack_into(std::span<Element> elements, Element& batch) noexcept;
 
 // E7: the component shapes a batching queue gets. `explicit_shapes` win (their count must be
 // the component count). Otherwise the first source's static shapes, without dimension 0 for

@@ -157,7 +157,16 @@ Session::QueueEntry Session::make_placed(const std::string& name, const MakeQueu
   std::exception_ptr error;
   std::thread builder([&] {
     try {
-      (void)options_.topology->bind_current_thread(*pu);
+      // A refused binding is a note, not a failure (as for runner threads): the queue is built
+      // unbound; its memory is still on the planned node. (tests/fault_test.cc,
+      // FaultRegression.RefusedPlacementBindingThrewDuringSessionQueueCreation)
+      try {
+        const topology::BindResult r = options_.topology->bind_current_thread(*pu);
+        if (!r.applied) add_note("queue '" + name + "': " + r.note);
+      } catch (const std::exception& e) {
+        add_note("queue '" + name + "': constructing on PU " + std::to_string(*pu) +
+                 " failed to bind: " + e.what());
+      }
       entry = make(name, memory);
     } catch (...) {
       error = std::current_exception();

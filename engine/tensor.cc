@@ -167,6 +167,7 @@ Tensor::Tensor(DType dtype, Shape shape, Memory* memory)
   count_ = static_cast<std::size_t>(n);
   if (count_ == 0) return;
   data_ = memory_->allocate(bytes, kAlignment);
+  allocated_ = bytes;
   if (dtype_ == DType::kString) {
     std::uninitialized_default_construct_n(strings(data_), count_);  // noexcept for std::string
   } else {
@@ -180,6 +181,7 @@ Tensor::Tensor(const Tensor& other, Memory* memory)
   if (count_ == 0) return;  // also an uninitialized source: the copy is uninitialized too
   const std::size_t bytes = byte_size();
   data_ = memory_->allocate(bytes, kAlignment);
+  allocated_ = bytes;
   if (dtype_ != DType::kString) {
     std::memcpy(data_, other.data_, bytes);
     return;
@@ -205,14 +207,34 @@ void Tensor::swap(Tensor& other) noexcept {
   std::swap(shape_, other.shape_);
   std::swap(count_, other.count_);
   std::swap(data_, other.data_);
+  std::swap(allocated_, other.allocated_);
   std::swap(memory_, other.memory_);
+}
+
+void Tensor::truncate_rows(std::int64_t rows) {
+  if (shape_.rank() < 1) {
+    throw invalid_argument("truncate_rows: shape", shape_.to_string(), "must have rank >= 1");
+  }
+  if (rows < 0 || rows > shape_.dim(0)) {
+    throw invalid_argument("rows", rows, "must be in [0, dim(0) = " +
+                                             std::to_string(shape_.dim(0)) + "]");
+  }
+  const auto old_rows = static_cast<std::size_t>(shape_.dim(0));
+  const std::size_t per_row = old_rows == 0 ? 0 : count_ / old_rows;
+  const std::size_t count = static_cast<std::size_t>(rows) * per_row;
+  if (dtype_ == DType::kString && data_ != nullptr) {
+    std::destroy(strings(data_) + count, strings(data_) + count_);
+  }
+  count_ = count;
+  shape_.dims_[0] = rows;
 }
 
 void Tensor::release() noexcept {
   if (data_ == nullptr) return;
   if (dtype_ == DType::kString) std::destroy_n(strings(data_), count_);
-  memory_->deallocate(data_, count_ * conveyor::size(dtype_), kAlignment);
+  memory_->deallocate(data_, allocated_, kAlignment);
   data_ = nullptr;
+  allocated_ = 0;
 }
 
 void Tensor::check_type(DType wanted) const {

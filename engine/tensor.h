@@ -124,6 +124,7 @@ class Shape {
   friend bool operator==(const Shape&, const Shape&) = default;
 
  private:
+  friend class Tensor;  // Tensor::truncate_rows changes dimension 0 in place (no allocation)
   std::vector<std::int64_t> dims_;
   bool known_rank_ = true;
 };
@@ -215,6 +216,12 @@ class Tensor {
   std::span<const T> flat() const {
     return {data<T>(), count_};
   }
+  // Keeps the first `rows` rows along dimension 0 (rank >= 1, 0 <= rows <= dim(0), else
+  // InvalidArgument). The buffer is kept, not reallocated, so this cannot run out of memory;
+  // it is freed whole with the tensor. For a batch allocated before it was known how many rows
+  // it would get (TensorQueue::dequeue_up_to allocates before it dequeues, as TF does).
+  void truncate_rows(std::int64_t rows);  // allocates nothing
+
   // Untyped buffer (numeric and bool: raw elements; string: std::string objects).
   void* raw() noexcept { return data_; }
   const void* raw() const noexcept { return data_; }
@@ -233,6 +240,7 @@ class Tensor {
   Shape shape_ = Shape::unknown_rank();  // allocates nothing, so moves are noexcept
   std::size_t count_ = 0;                // shape_.num_elements()
   void* data_ = nullptr;                 // count_ * size(dtype_) bytes, 64-byte aligned; null if 0
+  std::size_t allocated_ = 0;            // bytes at data_ (more than byte_size() after truncate_rows)
   Memory* memory_ = alloc::scalable_resource();
 };
 

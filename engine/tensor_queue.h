@@ -20,11 +20,15 @@
 //    NamedElement is given back too). A failed enqueue_many keeps what it pushed (A23).
 //  - Memory: rows split by enqueue_many and batches stacked by dequeue_many come from `memory`
 //    (default alloc::scalable_resource()); Q's slots hold Elements (three pointers each).
+//    Running out of it (std::bad_alloc) loses nothing: enqueue_many splits before it pushes,
+//    dequeue_many / dequeue_up_to allocate the batch before they dequeue (fully defined shapes;
+//    padded batches are the exception, see take()).
 //
 // Stacking (dequeue_many): Q hands over n Elements; component c of the batch is one tensor of
 // shape [n] + shape_c, filled by one memcpy per element (engine/element.h, stack()).
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -215,14 +219,25 @@ class TensorQueue {
                       "'s DequeueMany and DequeueUpTo require the components to have specified "
                       "shapes.");
     }
+    const std::size_t k = static_cast<std::size_t>(n);
+    // Fully defined shapes: the batch is allocated before anything leaves Q (as TF's DequeueMany
+    // allocates its output first), so running out of memory throws std::bad_alloc with the
+    // queue untouched. Padded shapes are known only from the elements: stack() allocates after
+    // the dequeue, and if that fails the taken elements are lost with the exception, as in TF's
+    // PaddingFIFOQueue (docs/reliability.md, "Known limits").
+    const bool ahead = std::all_of(spec_.shapes.begin(), spec_.shapes.end(),
+                                   [](const Shape& s) { return s.fully_defined(); });
+    Element out;
+    if (ahead) out = allocate_batch(spec_, k, memory_);
     std::vector<Element> taken;
     if (n > 0) {
-      const std::size_t k = static_cast<std::size_t>(n);
       const Status s = batch == Batch::kMany ? queue_->dequeue_many(k, taken, deadline)
                                              : queue_->dequeue_up_to(k, taken, deadline);
-      if (s != Status::kOk) throw failure(s, QueueOp::kDequeue, static_cast<std::size_t>(n));
+      if (s != Status::kOk) throw failure(s, QueueOp::kDequeue, k);
     }
-    return stack(std::span<Element>(taken), spec_, memory_);  // n = 0: empty batch (A13)
+    if (!ahead) return stack(std::span<Element>(taken), spec_, memory_);  // n = 0: empty (A13)
+    stack_into(std::span<Element>(taken), out);
+    return out;
   }
 
   const QueueSpec spec_;  // read-only configuration

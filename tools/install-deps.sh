@@ -17,6 +17,8 @@ packages=(
   libprotobuf-dev protobuf-compiler  # engine/: QueueRunnerDef in TensorFlow's wire format
   systemtap-sdt-dev           # engine/trace.h: <sys/sdt.h> USDT probes
   libnats-dev nats-server     # engine/jetstream.h (conveyor_nats) and its tests: NATS JetStream
+  clang-14 libclang-rt-14-dev # tests/fuzz/: libFuzzer targets (tools/fuzz.sh)
+  valgrind                    # tools/reliability.sh: leak check of a soak
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #   1. release: build everything, run every test
 #   2. tsan:    ThreadSanitizer build, run the tests labelled `concurrency`
 #   3. asan:    AddressSanitizer + UBSan build, run every test
+#   3b. fuzz:   clang-14 libFuzzer build of tests/fuzz/, each target 20 s (tools/fuzz.sh)
 #   4. packaging: install the release build to a temporary prefix, build and run
 #      docs/examples/consumer against it (find_package), then again through add_subdirectory
 # Every step runs even when an earlier one failed (except the steps that need its output). The
@@ -74,6 +75,11 @@ echo "cores: $(nproc)"
 preset release
 preset tsan
 preset asan
+
+section "fuzz: libFuzzer targets of tests/fuzz/, 20 s each (tools/fuzz.sh)"
+start=$SECONDS
+step "fuzz" bash tools/fuzz.sh 20 || true
+echo "(fuzz took $((SECONDS - start)) s)"
 
 section "packaging: find_package against an installed tree"
 start=$SECONDS

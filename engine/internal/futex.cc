@@ -21,10 +21,20 @@ long futex_call(const std::atomic<std::uint32_t>& word, int op, std::uint32_t va
   return syscall(SYS_futex, addr, op | FUTEX_PRIVATE_FLAG, val, ts, nullptr, bitset);
 }
 
+// relaxed: the hook is installed before the waits it should affect start (test setup).
+std::atomic<FutexFaultHook> fault_hook{nullptr};
+
 }  // namespace
+
+void set_futex_fault_hook(FutexFaultHook hook) noexcept {
+  fault_hook.store(hook, std::memory_order_relaxed);  // relaxed: see above
+}
 
 WaitResult futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
                       Deadline deadline) noexcept {
+  if (const FutexFaultHook hook = fault_hook.load(std::memory_order_relaxed)) {  // relaxed: above
+    if (const std::optional<WaitResult> injected = hook()) return *injected;
+  }
   timespec ts{};
   const timespec* tsp = nullptr;
   if (!deadline.is_never()) {

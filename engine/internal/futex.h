@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 
 #include "engine/deadline.h"
 
@@ -30,5 +31,13 @@ WaitResult futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expe
 void futex_wake(const std::atomic<std::uint32_t>& word, int count) noexcept;
 
 inline constexpr int kWakeAll = 0x7fffffff;
+
+// Fault injection for tests (tests/fault_test.cc): while a hook is installed, futex_wait asks it
+// before each sleep; a result other than nullopt is returned at once instead of sleeping, as a
+// signal (kInterrupted) or a spurious wake (kAwoken) would. Every caller must cope with both.
+// Off (the default) it costs one relaxed load of a null pointer on a path about to make a
+// syscall. Process-wide; install it while no other test relies on the real behaviour.
+using FutexFaultHook = std::optional<WaitResult> (*)() noexcept;
+void set_futex_fault_hook(FutexFaultHook hook) noexcept;
 
 }  // namespace conveyor::internal
