@@ -352,7 +352,7 @@ TEST(FaultFutex, SchedulesPassWithInterruptedAndSpuriousWaits) {
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
   constexpr std::uint64_t kSeeds = 100;
 #else
-  constexpr std::uint64_t kSeeds = 1000;
+  constexpr std::uint64_t kSeeds = 300;
 #endif
   futex_faults.store(0, std::memory_order_relaxed);
   FutexFaultScope scope;

@@ -28,7 +28,7 @@ constexpr std::uint64_t kDefaultRunsPerKind = 150;
 #elif defined(__SANITIZE_ADDRESS__)
 constexpr std::uint64_t kDefaultRunsPerKind = 300;
 #else
-constexpr std::uint64_t kDefaultRunsPerKind = 2000;
+constexpr std::uint64_t kDefaultRunsPerKind = 600;
 #endif
 
 std::optional<std::uint64_t> env_number(const char* name) {

@@ -145,6 +145,17 @@ md += ["## Fuzzing (libFuzzer, clang-14, ASan + UBSan)", "",
 for r in summaries(log("fuzz"), "fuzz summary: "):
     md.append(f"| {r['target']} | {r['execs']} | {r['seconds']} | {r['crashes']} |")
 md += ["", f"`{cmd('fuzz')}`", ""]
+md += ["## Known limits", "",
+       "- A padded (PaddingFIFOQueue) dequeue_many / dequeue_up_to learns its batch shape only "
+       "from the elements, so it allocates after dequeuing; if that allocation fails the "
+       "elements are lost with the std::bad_alloc, as in TF. Every other tensor batch is "
+       "allocated before anything leaves the queue (FaultRegression.TensorQueueLostDataOnBatch"
+       "AllocationFailure).",
+       "- ShuffleQueue terminates the process if a shard cannot grow (its operations are "
+       "noexcept; engine/shuffle_queue.h). Its construction-time storage failure is a clean "
+       "std::bad_alloc (FaultRingStorage.ShuffleQueueShardAllocationFailureLeaksNothing).",
+       "- Futex faults are injected through a hook in engine/internal/futex.h (one relaxed load "
+       "of a null pointer before each futex_wait syscall when off) and by real signals.", ""]
 open(target, "w").write("\n".join(md))
 print("wrote", target)
 EOF
