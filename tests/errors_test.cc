@@ -332,16 +332,6 @@ TEST(ErrorsTable, EveryRowFailsAsDocumentedAndChangesNothing) {
     SCOPED_TRACE(row.id + " " + row.entry + " " + row.argument + " = " + row.value);
     const auto it = all.find(row.id);
     ASSERT_NE(it, all.end()) << "no case in errors_test.cc for " << row.id;
-#if defined(__SANITIZE_ADDRESS__)
-    // Found by this test: ShuffleQueue's constructor hands `memory` to its consumer stash's
-    // polymorphic_allocator before it checks it for null, which UBSan reports (the check itself
-    // then throws as the row says). engine/shuffle_queue.h belongs to the lead's rewrite; until
-    // it checks first, the row runs only without UBSan.
-    if (row.id == "E09") {
-      std::printf("E09 skipped under UBSan: ShuffleQueue uses a null memory before checking it\n");
-      continue;
-    }
-#endif
     Fixture fixture;
     std::exception_ptr thrown;
     try {
