@@ -31,7 +31,5 @@ with open("/proc/loadavg") as f:
 json.dump({"command": command, "commit": commit, "load_after": load, "runs": runs},
           open(out, "w"), indent=1)
 PY
-python3 bench/make_perf.py bench/results/queue_bench.json --runners bench/results/runner_bench.json --shuffle bench/results/shuffle_bench.json \
-  --ingest "$out" --trace bench/results/trace_overhead.json > "${perf_out}.tmp"
-mv "${perf_out}.tmp" "${perf_out}"
+PERF_OUT="${perf_out}" bash bench/write_perf.sh --ingest "$out"
 echo "wrote ${out} and ${perf_out}" >&2

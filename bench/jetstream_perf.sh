@@ -26,9 +26,5 @@ doc["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_
                                text=True).stdout.strip()
 json.dump(doc, open(out, "w"), indent=1)
 PY
-python3 bench/make_perf.py bench/results/queue_bench.json --runners bench/results/runner_bench.json \
-  --shuffle bench/results/shuffle_bench.json --ingest bench/results/ingest.json \
-  --perf bench/results/perf.json --perf-plots docs/perf --trace bench/results/trace_overhead.json \
-  --jetstream "$out" > "${perf_out}.tmp"
-mv "${perf_out}.tmp" "${perf_out}"
+PERF_OUT="${perf_out}" bash bench/write_perf.sh --jetstream "$out"
 echo "wrote ${out} and ${perf_out}" >&2

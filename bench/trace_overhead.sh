@@ -141,8 +141,5 @@ json.dump({"command": command, "commit": commit, "load_before": load_before,
            "load_after": load_after, "runs": runs, "instructions_per_element": ipe,
            "traced_run": on_summary, "estimate": estimate}, open(out, "w"), indent=1)
 PY
-python3 bench/make_perf.py bench/results/queue_bench.json --runners bench/results/runner_bench.json \
-  --shuffle bench/results/shuffle_bench.json --ingest bench/results/ingest.json \
-  --perf bench/results/perf.json --perf-plots docs/perf --trace "$out" > "${perf_out}.tmp"
-mv "${perf_out}.tmp" "${perf_out}"
+PERF_OUT="${perf_out}" bash bench/write_perf.sh --trace "$out"
 echo "wrote ${out} and ${perf_out}" >&2
