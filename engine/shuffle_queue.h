@@ -36,8 +36,9 @@
 //   1. extends each lane's published prefix [head, published) by reading sequence words,
 //   2. draws r uniformly in [0, total), total = put-back stash + sum of the prefixes (B3: TF's
 //      index = rand % size over every stored element),
-//   3. moves the element at r out and the lane's oldest element (at head) into the hole, then
-//      frees the head slot for producers (seq = 2(head + capacity_i)) and advances head.
+//   3. moves the element at r out and the lane's oldest element (at head) into the hole and
+//      advances head; the emptied slot goes back to producers (seq = 2(p + capacity_i)) later,
+//      in a batch (lazy release, below).
 // So a lane's stored elements stay contiguous from head, producers see an ordinary ring, and
 // the pick is exactly TF's uniform pick over the same elements; only which element moves into
 // the hole differs (TF moves the last one; docs/deviations.md B3). min_after_dequeue is checked
@@ -51,18 +52,31 @@
 // with the consumer. A consumer's critical section is a few dozen instructions plus one load
 // per lane.
 //
+// Lazy release (ShuffleLane has the references). A shuffle queue under load sits at its
+// capacity: producers are faster than the consumer's random pick, and wait for room. Handing
+// each emptied slot back at once made the consumer write, per element, the lines the waiting
+// producers poll (the slot's sequence word, the lane's head): one cache-line transfer each way
+// per element, which on this VM's far core placement (~460 ns round trip) cost more than the
+// pick itself (2P1C: 4 M/s). Emptied slots are now handed back a batch at a time (capacity_i / 8,
+// at most 32), so producers refill in bursts. Room held back is still room: try_enqueue asks for
+// it before reporting kFull, a producer about to sleep asks for it (release_emptied(), under the
+// consumer lock), and a take that sees a producer asleep for room releases everything (its
+// registration is ordered before the take by that lock). The capacity holds as before; only a
+// producer still spinning for room sees it a batch at a time.
+//
 // Waiting. Both EventCounts use the kAfterSeqCstRmw protocol (event_count.h). A producer
 // publishes a slot with a seq_cst exchange of its sequence word, and consumers sleep until the
 // *published* elements pass the floor (their predicate scans the sequence words past the
 // consumer side's published prefix), so a consumer never spins on a producer that was
 // preempted between its claim and its publication: it sleeps and the publication wakes it.
 // (Spinning there was measured: on a machine busy with other processes, each sched_yield gave
-// away a whole time slice.) Producers sleep until a lane has room; the consumer frees slots
-// with release stores and then issues one seq_cst fence per operation before reading the
-// waiter count (store -> fence -> load, against the waiter's RMW -> load).
+// away a whole time slice.) Producers sleep until a lane has room; a release (a batch of freed
+// slots) is followed by one seq_cst fence before reading the waiter count (store -> fence ->
+// load, against the waiter's RMW -> load).
 //
 // Invariants (per lane; positions without state bits):
-//   head <= published <= tail;  tail - head <= capacity_i;
+//   released <= head <= published <= tail;  tail - released <= capacity_i;
+//   [released, head): emptied slots not yet handed back to producers (head_pub == released);
 //   [head, published): elements the consumer side has seen published, in no order;
 //   [published, tail): claimed by producers, published or about to be;
 //   once the lane's tail has kClosed no position is claimed: tail is final.
@@ -215,15 +229,19 @@ class ShuffleQueue {
 
   // kOk | kFull | kClosed (closing or closed). On failure `value` is untouched.
   [[nodiscard]] Status try_enqueue(T&& value) noexcept {
-    const Pushed p = push_some(&value, 1, internal::Claimant::kAny);
+    Pushed p = push_some(&value, 1, internal::Claimant::kAny);
+    if (p.count == 0 && p.status == Status::kFull && release_emptied() != 0) {
+      p = push_some(&value, 1, internal::Claimant::kAny);  // slots the consumers held back
+    }
     return p.count == 1 ? Status::kOk : p.status;
   }
 
   // B4: kOk | kClosed | kCancelled (close(cancel) while blocked, or owner torn down: A25) |
   // kTimedOut. On failure `value` is untouched.
   [[nodiscard]] Status enqueue(T&& value, Deadline deadline = Deadline::never()) noexcept {
-    const Status s = try_enqueue(std::move(value));
-    if (s != Status::kFull) return s;
+    const Pushed p = push_some(&value, 1, internal::Claimant::kAny);
+    if (p.count == 1) return Status::kOk;
+    if (p.status != Status::kFull) return p.status;
     return verdict(enqueue_slow(std::span<T>(&value, 1), deadline).status);
   }
 
@@ -236,10 +254,11 @@ class ShuffleQueue {
       c.lock.unlock();
       return Status::kEmpty;
     }
-    if (take_locked(1, internal::Amount::kExactly,
-                    [&out](T&& v) noexcept { out = std::move(v); }) == 1) {
+    const Taken t =
+        take_locked(1, internal::Amount::kExactly, [&out](T&& v) noexcept { out = std::move(v); });
+    if (t.count == 1) {
       c.lock.unlock();
-      after_take();
+      after_take(t);
       return Status::kOk;
     }
     const bool drained = drained_locked();
@@ -347,6 +366,11 @@ class ShuffleQueue {
     std::atomic<std::size_t> stash_size{0};  // stash.size(), for predicates
     internal::SplitMix64 rng;              // guarded by lock
     std::pmr::vector<T> stash;             // put-back elements; guarded by lock
+  };
+
+  struct Taken {
+    std::size_t count = 0;
+    bool released = false;  // emptied slots went back to producers
   };
 
   struct Pushed {
@@ -462,8 +486,13 @@ class ShuffleQueue {
         break;
       }
       // On timeout, one last try: room may have appeared just as the deadline passed.
-      last_try = traced_await(trace::Side::kFull, *not_full_, deadline,
-                              [this] { return producer_may_progress(); }) == Status::kTimedOut;
+      // Before sleeping, a producer hands back the slots consumers emptied and held back (and
+      // re-reads the room: another producer may have done it): see take_locked().
+      last_try = traced_await(
+                     trace::Side::kFull, *not_full_, deadline,
+                     [this] { return producer_may_progress(); },
+                     [this] { return release_emptied() != 0 || producer_may_progress(); }) ==
+                 Status::kTimedOut;
     }
     return unregister({result, done});
   }
@@ -480,7 +509,7 @@ class ShuffleQueue {
   // Room in some lane, or a verdict (closed).
   bool producer_may_progress() const noexcept {
     for (const auto& lane : lanes_) {
-      if ((lane->tail_word() & kClosed) != 0 || lane->claimed() < lane->capacity()) return true;
+      if ((lane->tail_word() & kClosed) != 0 || lane->has_room()) return true;
     }
     return false;
   }
@@ -503,8 +532,12 @@ class ShuffleQueue {
   // Under the consumer lock: takes `want` elements (kExactly: all or none) while the stored
   // total is above the floor (B5; 0 once closed: B6), each a uniform pick among all stored
   // elements (B3), passing each to sink(T&&). Returns how many.
+  // Emptied slots go back to producers in batches (ShuffleLane::release_due()), or all at once
+  // when a producer sleeps for room: it registered on not_full_ and then, under this lock,
+  // handed back what was held (release_emptied()), so every take after that sees it here
+  // (happens-before through the lock) and releases; no producer sleeps while room is held back.
   template <class Sink>
-  std::size_t take_locked(std::size_t want, internal::Amount amount, Sink&& sink) noexcept {
+  Taken take_locked(std::size_t want, internal::Amount amount, Sink&& sink) noexcept {
     Consumer& c = *consumer_;
     std::array<std::size_t, kMaxShards> sizes;
     std::size_t total = c.stash.size();
@@ -512,9 +545,9 @@ class ShuffleQueue {
     // relaxed: written under the lock we hold.
     const std::size_t floor =
         (c.state.load(std::memory_order_relaxed) & kStateClosed) != 0 ? 0 : min_after_dequeue_;
-    if (total <= floor) return 0;
+    if (total <= floor) return {};
     const std::size_t k = std::min(want, total - floor);
-    if (amount == internal::Amount::kExactly && k < want) return 0;
+    if (amount == internal::Amount::kExactly && k < want) return {};
     std::uint64_t touched = 0;  // lanes whose head moved (bit i: lane i)
     const std::size_t stashed = c.stash.size();
     for (std::size_t j = 0; j < k; ++j, --total) {
@@ -533,21 +566,47 @@ class ShuffleQueue {
       --sizes[i];
       touched |= std::uint64_t{1} << i;
     }
+    std::size_t released = 0;
+    // relaxed: a producer's registration is ordered before this load by the lock (see above).
+    if (not_full_->has_waiters()) {
+      for (auto& lane : lanes_) released += lane->release();
+      touched = 0;
+    }
     for (; touched != 0; touched &= touched - 1) {
-      lanes_[static_cast<std::size_t>(std::countr_zero(touched))]->publish_head();
+      Lane& lane = *lanes_[static_cast<std::size_t>(std::countr_zero(touched))];
+      lane.publish_taken();
+      if (lane.release_due()) released += lane.release();
+    }
+    if (released != 0) {
+      for (auto& lane : lanes_) lane->publish_taken();
     }
     if (c.stash.size() != stashed) {
       c.stash_size.store(c.stash.size(), std::memory_order_relaxed);  // relaxed: a hint
     }
-    return k;
+    return {k, released != 0};
   }
 
-  // After the lock is released: slots were freed (R2, R3); wake producers waiting for room.
-  void after_take() noexcept {
+  // After the lock is released: if slots went back to producers (R2, R3), wake those waiting
+  // for room.
+  void after_take(Taken t) noexcept {
+    if (!t.released) return;
     // F1: store (R3) -> seq_cst fence -> load of the waiter count (notify_all); pairs with a
     // waiter's RMW in prepare_wait() followed by its seq_cst loads of head_pub.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     not_full_->notify_all();
+  }
+
+  // A producer's request: hands back every emptied slot the consumer side holds (take_locked()
+  // holds them back in batches). Returns how many. No wake-up: a producer asleep for room
+  // registered before its own call of this, so the consumers' takes since then released
+  // everything themselves, and producers still spinning re-read the room.
+  std::size_t release_emptied() noexcept {
+    Consumer& c = *consumer_;
+    c.lock.lock();
+    std::size_t released = 0;
+    for (auto& lane : lanes_) released += lane->release();
+    c.lock.unlock();
+    return released;
   }
 
   // Under the consumer lock: closed and nothing left for the lock holder (every lane's final
@@ -566,7 +625,7 @@ class ShuffleQueue {
   std::uint64_t claimed_total() const noexcept {
     // relaxed: a hint; the stash is re-read under the lock.
     std::uint64_t n = consumer_->stash_size.load(std::memory_order_relaxed);
-    for (const auto& lane : lanes_) n += lane->claimed();
+    for (const auto& lane : lanes_) n += lane->stored();
     return n;
   }
 
@@ -601,9 +660,9 @@ class ShuffleQueue {
       }
     }
     // Fast path: all n above the floor.
-    if (take_locked(n, internal::Amount::kExactly, sink) == n) {
+    if (const Taken t = take_locked(n, internal::Amount::kExactly, sink); t.count == n) {
       c.lock.unlock();
-      after_take();
+      after_take(t);
       trace::occupancy(trace_id(), size_approx());  // the reservoir's fill, once per batch
       return Status::kOk;
     }
@@ -612,11 +671,11 @@ class ShuffleQueue {
     Status result = Status::kOk;
     bool last_try = false;
     for (;;) {
-      const std::size_t k = take_locked(n - out.size(), internal::Amount::kUpTo, sink);
-      const bool drained = k == 0 && drained_locked();
+      const Taken t = take_locked(n - out.size(), internal::Amount::kUpTo, sink);
+      const bool drained = t.count == 0 && drained_locked();
       c.lock.unlock();
-      if (k != 0) {
-        after_take();
+      if (t.count != 0) {
+        after_take(t);
         if (out.size() == n) break;
         continue_locked(c);
         continue;
@@ -666,8 +725,10 @@ class ShuffleQueue {
   // floor and at the capacity all the time, and on a machine busy with other processes every
   // yield hands a whole time slice to them (measured: 4k yields turned a 0.2 s CPU run into
   // 17 s of wall time under a load average of 12), while a futex sleeper is woken promptly.
-  template <class Ready>
-  static Status await(EventCount& event, Deadline deadline, Ready ready) noexcept {
+  // `last_check` runs once registered, before sleeping (defaults to `ready`).
+  template <class Ready, class LastCheck>
+  static Status await(EventCount& event, Deadline deadline, Ready ready,
+                      LastCheck last_check) noexcept {
     for (std::uint32_t round = 0; round < kSpinRounds; ++round) {
       if (ready()) return Status::kOk;
       for (std::uint32_t i = 0; i < (1u << round); ++i) internal::cpu_relax();
@@ -675,7 +736,7 @@ class ShuffleQueue {
     for (;;) {
       if (ready()) return Status::kOk;
       const EventCount::Key key = event.prepare_wait();
-      if (ready()) {
+      if (last_check()) {
         event.cancel_wait(key);
         return Status::kOk;
       }
@@ -690,13 +751,18 @@ class ShuffleQueue {
 
   // await() as a blocked span in traces (engine/trace.h), with the queue's size at both ends.
   // noinline: a slow path, kept out of the fast paths that call it.
-  template <class Ready>
+  template <class Ready, class LastCheck>
   [[gnu::noinline]] Status traced_await(trace::Side side, EventCount& event, Deadline deadline,
-                                        Ready ready) noexcept {
+                                        Ready ready, LastCheck last_check) noexcept {
     trace::queue_blocked_begin(trace_id(), side, size_approx());
-    const Status s = await(event, deadline, ready);
+    const Status s = await(event, deadline, ready, last_check);
     trace::queue_blocked_end(trace_id(), side, size_approx());
     return s;
+  }
+  template <class Ready>
+  Status traced_await(trace::Side side, EventCount& event, Deadline deadline,
+                      Ready ready) noexcept {
+    return traced_await(side, event, deadline, ready, ready);
   }
 
   // Read-only configuration.

@@ -111,6 +111,52 @@ TEST(ShuffleQueueArgs, B1_CapacityHoldsGloballyAcrossLanes) {
   EXPECT_EQ(tiny.shards(), 2u);
 }
 
+// Consumers hand emptied slots back to producers in batches (one lane of 256 slots: batches of
+// 32); room they hold back is still room: a try_enqueue or an enqueue with a deadline gets it at
+// once, and the capacity still holds.
+TEST(ShuffleQueueArgs, B1_RoomHeldBackByBatchedReleaseIsStillRoom) {
+  Q q(256, 0, 5, "q", 1);
+  fill(q, 0, 256);
+  U64 extra = 256;
+  EXPECT_EQ(q.try_enqueue(std::move(extra)), Status::kFull);
+  U64 out = 0;
+  ASSERT_EQ(q.try_dequeue(out), Status::kOk);
+  EXPECT_EQ(q.size_approx(), 255u);
+  EXPECT_EQ(q.try_enqueue(std::move(extra)), Status::kOk);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(q.try_dequeue(out), Status::kOk);
+  EXPECT_EQ(q.size_approx(), 253u);
+  for (U64 i = 0; i < 3; ++i) {
+    U64 v = 300 + i;
+    EXPECT_EQ(q.enqueue(std::move(v), soon()), Status::kOk) << i;
+  }
+  U64 over = 400;
+  EXPECT_EQ(q.enqueue(std::move(over), soon()), Status::kTimedOut);
+  EXPECT_EQ(over, 400u);
+  EXPECT_EQ(q.size_approx(), 256u);
+  // Bulk claims see the room too.
+  std::vector<U64> taken;
+  ASSERT_EQ(q.dequeue_many(5, taken), Status::kOk);
+  std::vector<U64> five{500, 501, 502, 503, 504};
+  EXPECT_EQ(q.enqueue_many(std::span<U64>(five), soon()).count, 5u);
+  EXPECT_EQ(q.size_approx(), 256u);
+}
+
+// A producer asleep for room is woken by the first dequeue, though the slot it frees is below
+// the release batch.
+TEST(ShuffleQueueTest, B4_BlockedEnqueueWakesOnOneDequeueFromALargeLane_A6) {
+  Q q(256, 0, 5, "q", 1);
+  fill(q, 0, 256);
+  std::thread producer([&] {
+    U64 x = 256;
+    EXPECT_EQ(q.enqueue(std::move(x)), Status::kOk);
+  });
+  wait_until([&] { return q.waiting_producers_approx() == 1; });
+  U64 out = 0;
+  EXPECT_EQ(q.dequeue(out), Status::kOk);
+  producer.join();
+  EXPECT_EQ(q.size_approx(), 256u);
+}
+
 // ---- B2, B3 ---------------------------------------------------------------------------------
 
 // One thread: fill, a steady state of dequeue + enqueue, close, drain.
@@ -653,6 +699,13 @@ TEST(ShuffleQueueStress, B11_ExactlyOnce_Oversubscribed_8P8C) {
 }
 TEST(ShuffleQueueStress, B11_ExactlyOnce_Oversubscribed_6P6C_CancelMidFlight) {
   run_stress({6, 6, 24, 10, 8, true});
+}
+// Lanes large enough that emptied slots go back to producers in batches (ShuffleLane).
+TEST(ShuffleQueueStress, B11_ExactlyOnce_2P2C_BatchedRelease) {
+  run_stress({2, 2, 512, 128, 2, false});
+}
+TEST(ShuffleQueueStress, B11_ExactlyOnce_4P3C_BatchedRelease_CancelMidFlight) {
+  run_stress({4, 3, 256, 32, 2, true});
 }
 
 // ---- B3: shuffle quality vs TF's single-buffer rule -----------------------------------------

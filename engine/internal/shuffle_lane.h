@@ -20,6 +20,14 @@ namespace conveyor::internal {
 // side. Producers use claim() and push(); everything else belongs to the holder of the
 // queue's consumer lock, which keeps the lane's stored elements one contiguous run from head
 // (take_at() moves the oldest element into the hole) so that producers see an ordinary ring.
+//
+// Lazy release (after B-Queue's batched slot hand-back: Wang et al., "B-Queue: Efficient and
+// Practical Queuing for Fast Core-to-Core Communication", IJPP 2013, and MCRingBuffer's lazy
+// index updates: Lee et al., ANCS 2009): take_at() empties a slot but does not hand it back to
+// producers; release() hands back every emptied slot at once (their sequence words, then
+// head_pub). So while the lane is full and its producer polls for room, the consumer writes the
+// lines producers read once per batch, not once per element. The queue decides when to release
+// (release_due(), a waiting producer, a producer asking): see ShuffleQueue.
 template <class T>
 class ShuffleLane {
  public:
@@ -30,7 +38,10 @@ class ShuffleLane {
   static constexpr std::uint64_t kPosMask = (std::uint64_t{1} << 61) - 1;
 
   ShuffleLane(std::size_t capacity, std::pmr::memory_resource* memory)
-      : index_(capacity), storage_(memory, capacity), slots_(storage_.get()) {
+      : index_(capacity),
+        release_batch_(std::clamp<std::size_t>(capacity / kReleaseDivisor, 1, kMaxReleaseBatch)),
+        storage_(memory, capacity),
+        slots_(storage_.get()) {
     for (std::size_t i = 0; i < capacity; ++i) {
       // Construction happens before the queue is shared with other threads.
       new (&slots_[i].seq) std::atomic<std::uint64_t>(2 * i);
@@ -62,7 +73,7 @@ class ShuffleLane {
       const std::uint64_t pos = t & kPosMask;
       std::size_t k = 1;
       if (n == 1) {
-        // A1: pairs with R2 in take_at(): the consumer has moved the previous lap out.
+        // A1: pairs with R2 in release(): the consumer has moved the previous lap out.
         const std::uint64_t seq = slot(pos).seq.load(std::memory_order_acquire);
         const auto lag = static_cast<std::int64_t>(seq - 2 * pos);
         if (lag < 0) return {Claim::kNone};  // full
@@ -71,9 +82,9 @@ class ShuffleLane {
           continue;
         }
       } else {
-        // acquire: pairs with R3 in publish_head(); a stale head only under-counts room,
-        // and push() re-checks every slot.
-        const std::uint64_t h = view_->head_pub.load(std::memory_order_acquire);
+        // acquire: pairs with R3 in release(); a stale head only under-counts room, and
+        // push() re-checks every slot.
+        const std::uint64_t h = head_pub_->load(std::memory_order_acquire);
         if (h > pos) {  // consumers passed our stale t
           t = tail_->load(std::memory_order_relaxed);
           continue;
@@ -116,18 +127,22 @@ class ShuffleLane {
   // Extends the published prefix; returns the number of stored elements the consumer sees.
   std::size_t refresh() noexcept {
     View& v = *view_;
+    const std::uint64_t before = v.published;
     while (v.published - v.head < capacity()) {
       // A2: pairs with R1 in push().
       if (slot(v.published).seq.load(std::memory_order_acquire) != 2 * v.published + 1) break;
       ++v.published;
     }
-    // relaxed: a starting point for the predicates' scans, never trusted past head_pub.
-    v.published_hint.store(v.published, std::memory_order_relaxed);
+    if (v.published != before) {
+      // relaxed: a starting point for the predicates' scans, never trusted below head_now.
+      v.published_hint.store(v.published, std::memory_order_relaxed);
+    }
     return static_cast<std::size_t>(v.published - v.head);
   }
 
   // Removes the element at offset `i` of the published prefix; the oldest element fills the
-  // hole so that the prefix stays contiguous from head.
+  // hole so that the prefix stays contiguous from head. The emptied slot (the old head) stays
+  // the consumer side's until release().
   T take_at(std::size_t i) noexcept {
     View& v = *view_;
     T* hole = payload(slot(v.head + i));
@@ -138,35 +153,63 @@ class ShuffleLane {
       hole = oldest;
     }
     hole->~T();
-    // R2: pairs with A1 in claim(); the slot is free for the next lap.
-    slot(v.head).seq.store(2 * (v.head + capacity()), std::memory_order_release);
     ++v.head;
     return value;
   }
 
-  // R3: pairs with the acquire in claim() and the producers' waiting predicate.
-  void publish_head() noexcept { view_->head_pub.store(view_->head, std::memory_order_release); }
+  // After take_at() calls: publishes head for size snapshots and the consumers' waiting
+  // predicates (not for producers: their room comes from release()).
+  void publish_taken() noexcept {
+    // H2: release, as R3; read by published() and stored() (a stale value over-counts).
+    view_->head_now.store(view_->head, std::memory_order_release);
+  }
+
+  // Emptied slots not yet handed back to producers.
+  std::size_t unreleased() const noexcept { return static_cast<std::size_t>(view_->head - view_->released); }
+  bool release_due() const noexcept { return unreleased() >= release_batch_; }
+
+  // Hands every emptied slot back to producers. Returns how many.
+  std::size_t release() noexcept {
+    View& v = *view_;
+    const std::uint64_t from = v.released;
+    for (std::uint64_t p = from; p != v.head; ++p) {
+      // R2: pairs with A1 in claim() and A1' in push(); the slot is free for the next lap.
+      slot(p).seq.store(2 * (p + capacity()), std::memory_order_release);
+    }
+    v.released = v.head;
+    // R3: pairs with the acquire in claim() and the producers' waiting predicate.
+    head_pub_->store(v.head, std::memory_order_release);
+    return static_cast<std::size_t>(v.head - from);
+  }
 
   // Closed lanes only: true when every claimed position was taken.
   bool empty_final() const noexcept { return (tail_word() & kPosMask) == view_->head; }
 
   // ---- snapshots for waiting predicates (any thread) ----
 
-  // Published, not yet taken: head_pub, then the sequence words from the consumer side's
-  // published prefix on (seq_cst loads: the waiting predicate of consumers).
+  // Published, not yet taken: head_now, then the sequence words from the consumer side's
+  // published prefix on (seq_cst loads: the waiting predicate of consumers). Emptied slots not
+  // yet released still hold their old sequence word, so a stale head_now can over-count for a
+  // moment (a spurious wake-up), never under-count (a lost one).
   std::uint64_t published() const noexcept {
     const View& v = *view_;
-    const std::uint64_t h = v.head_pub.load(std::memory_order_seq_cst);
-    // relaxed: a hint; below head_pub (stale) we scan from head_pub.
+    const std::uint64_t h = v.head_now.load(std::memory_order_seq_cst);
+    // relaxed: a hint; below head_now (stale) we scan from head_now.
     std::uint64_t p = std::max(h, v.published_hint.load(std::memory_order_relaxed));
     while (p - h < capacity() && slot(p).seq.load(std::memory_order_seq_cst) == 2 * p + 1) ++p;
     return p - h;
   }
 
-  // Claimed, not yet taken (head_pub first: it never passes the tail, so no wrap).
-  std::uint64_t claimed() const noexcept {
-    const std::uint64_t h = view_->head_pub.load(std::memory_order_seq_cst);
+  // Claimed, not yet taken: the lane's size (head_now first: it never passes the tail).
+  std::uint64_t stored() const noexcept {
+    const std::uint64_t h = view_->head_now.load(std::memory_order_seq_cst);
     return (tail_->load(std::memory_order_seq_cst) & kPosMask) - h;
+  }
+
+  // Room producers can claim now (emptied slots count once released).
+  bool has_room() const noexcept {
+    const std::uint64_t h = head_pub_->load(std::memory_order_seq_cst);
+    return (tail_->load(std::memory_order_seq_cst) & kPosMask) - h < capacity();
   }
 
  private:
@@ -174,13 +217,19 @@ class ShuffleLane {
     std::atomic<std::uint64_t> seq;  // 2p: free for position p; 2p+1: holds p's element
     alignas(T) unsigned char storage[sizeof(T)];
   };
-  // The consumer side's view of the lane, on its own lines (written by the lock holder).
+  // The consumer side's view of the lane, on its own lines (written by the lock holder; read
+  // by waiting consumers and size snapshots, not polled by producers).
   struct View {
     std::uint64_t head = 0;       // oldest stored position
     std::uint64_t published = 0;  // [head, published) seen published
-    std::atomic<std::uint64_t> head_pub{0};  // head, for producers and predicates
+    std::uint64_t released = 0;   // [released, head): emptied, not yet handed to producers
+    std::atomic<std::uint64_t> head_now{0};        // head, for predicates and snapshots
     std::atomic<std::uint64_t> published_hint{0};  // published, for predicates
   };
+  // Emptied slots are handed back in batches of capacity / 8, at most 32 (1 for lanes of up
+  // to 15 slots: small queues behave as without batching).
+  static constexpr std::size_t kReleaseDivisor = 8;
+  static constexpr std::size_t kMaxReleaseBatch = 32;
 
   static T* payload(Slot& s) noexcept { return std::launder(reinterpret_cast<T*>(s.storage)); }
   Slot& slot(std::uint64_t pos) const noexcept { return slots_[index_(pos)]; }
@@ -189,9 +238,12 @@ class ShuffleLane {
   }
 
   const SlotIndex index_;
+  const std::size_t release_batch_;
   SlotArray<Slot> storage_;  // freed after the destructor body
   Slot* const slots_;
   CachePadded<std::atomic<std::uint64_t>> tail_{std::uint64_t{0}};  // producers' word
+  // released, for producers (bulk claims and their waiting predicate): written once per batch.
+  CachePadded<std::atomic<std::uint64_t>> head_pub_{std::uint64_t{0}};
   CachePadded<View> view_;
 };
 
