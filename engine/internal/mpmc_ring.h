@@ -51,11 +51,11 @@ class MpmcRing {
   static constexpr bool kStashFlaggedInClaims = true;
   static constexpr Protocol kWaitProtocol = Protocol::kAfterSeqCstRmw;
 
-  static constexpr std::uint64_t kHeld = std::uint64_t{1} << 63;
-  static constexpr std::uint64_t kClosed = std::uint64_t{1} << 62;   // tail_ only
-  static constexpr std::uint64_t kClosing = std::uint64_t{1} << 61;  // tail_ only
-  static constexpr std::uint64_t kStash = std::uint64_t{1} << 62;    // head_ only
-  static constexpr std::uint64_t kPosMask = (std::uint64_t{1} << 61) - 1;
+  static constexpr std::uint64_t kHeld = VyukovTail::kHeld;
+  static constexpr std::uint64_t kClosed = VyukovTail::kClosed;    // tail_ only
+  static constexpr std::uint64_t kClosing = VyukovTail::kClosing;  // tail_ only
+  static constexpr std::uint64_t kStash = std::uint64_t{1} << 62;  // head_ only
+  static constexpr std::uint64_t kPosMask = VyukovTail::kPosMask;
 
   MpmcRing(std::size_t capacity, std::pmr::memory_resource* memory)
       : index_(capacity), storage_(memory, capacity), slots_(storage_.get()) {
@@ -81,42 +81,15 @@ class MpmcRing {
 
   // ---- producer side ----
 
+  // Vyukov's claim (ring_common.h); A1 there pairs with R2 in pop().
   ClaimResult claim_push(std::size_t n, Amount amount, Claimant who) noexcept {
-    // relaxed: the CAS below re-validates the whole word; the slot's seq carries the data edge.
-    std::uint64_t t = tail_->load(std::memory_order_relaxed);
-    for (;;) {
-      if (t & kClosed) return {Claim::kClosed};
-      if ((t & kClosing) && who == Claimant::kAny) return {Claim::kClosed};
-      if ((t & kHeld) && who != Claimant::kHolder) return {Claim::kBlocked};
-      const std::uint64_t pos = t & kPosMask;
-      std::size_t k = 1;
-      if (n == 1) {
-        // A1: pairs with R2 in pop(): the consumer of the previous lap has moved its payload out.
-        const std::uint64_t seq = slot(pos).seq.load(std::memory_order_acquire);
-        const auto lag = static_cast<std::int64_t>(seq - 2 * pos);
-        if (lag < 0) return {Claim::kNone};  // the previous lap's element is still there: full
-        if (lag > 0) {                       // another producer took `pos`: our t is stale
-          t = tail_->load(std::memory_order_relaxed);
-          continue;
-        }
-      } else {
-        // relaxed: a stale head only under-counts the room; each slot is re-checked in push().
-        const std::uint64_t h = head_->load(std::memory_order_relaxed) & kPosMask;
-        if (h > pos) {  // consumers passed our stale t
-          t = tail_->load(std::memory_order_relaxed);
-          continue;
-        }
-        const std::uint64_t room = capacity() - (pos - h);
-        if (room == 0 || (amount == Amount::kExactly && room < n)) return {Claim::kNone};
-        k = static_cast<std::size_t>(std::min<std::uint64_t>(room, n));
-      }
-      // seq_cst: the claim is the change blocked consumers wait for (kWaitProtocol); payloads
-      // are published through slot seq (R1). On x86 this is the same lock cmpxchg as relaxed.
-      if (tail_->compare_exchange_weak(t, t + k, std::memory_order_seq_cst,
-                                       std::memory_order_relaxed)) {
-        return {Claim::kOk, pos, k};
-      }
-    }
+    if (n == 1) return vyukov_claim_one(*tail_, who, [this](std::uint64_t pos) {
+        return slot(pos).seq.load(std::memory_order_acquire);
+      });
+    // relaxed: a stale head only under-counts the room; push() re-checks each slot.
+    return vyukov_claim_many(*tail_, capacity(), n, amount, who, [this] {
+      return head_->load(std::memory_order_relaxed) & kPosMask;
+    });
   }
 
   // Fills a claimed position. Waits (briefly) if the previous lap's consumer has claimed the slot

@@ -33,9 +33,9 @@ class ShuffleLane {
  public:
   // The tail word: bit 62 kClosed (no claim succeeds; the position is final), bit 61
   // kClosing (close() requested: only registered producers may claim), bits 0-60 the position.
-  static constexpr std::uint64_t kClosed = std::uint64_t{1} << 62;
-  static constexpr std::uint64_t kClosing = std::uint64_t{1} << 61;
-  static constexpr std::uint64_t kPosMask = (std::uint64_t{1} << 61) - 1;
+  static constexpr std::uint64_t kClosed = VyukovTail::kClosed;
+  static constexpr std::uint64_t kClosing = VyukovTail::kClosing;
+  static constexpr std::uint64_t kPosMask = VyukovTail::kPosMask;
 
   ShuffleLane(std::size_t capacity, std::pmr::memory_resource* memory)
       : index_(capacity),
@@ -60,46 +60,17 @@ class ShuffleLane {
 
   // ---- producers ----
 
-  // Claims up to n free positions (A9: what fits). kNone: full; kClosed: closed (or
-  // closing, for an unregistered producer).
+  // Claims up to n free positions (A9: what fits): Vyukov's claim (ring_common.h); A1 there
+  // pairs with R2 in release(). kNone: full; kClosed: closed (or closing, for an unregistered
+  // producer).
   ClaimResult claim(std::size_t n, Claimant who) noexcept {
-    // relaxed: the CAS below re-validates the whole word; the slot's seq carries the data.
-    std::uint64_t t = tail_->load(std::memory_order_relaxed);
-    for (;;) {
-      if ((t & kClosed) != 0) return {Claim::kClosed};
-      if ((t & kClosing) != 0 && who == Claimant::kAny) {
-        return {Claim::kClosed};
-      }
-      const std::uint64_t pos = t & kPosMask;
-      std::size_t k = 1;
-      if (n == 1) {
-        // A1: pairs with R2 in release(): the consumer has moved the previous lap out.
-        const std::uint64_t seq = slot(pos).seq.load(std::memory_order_acquire);
-        const auto lag = static_cast<std::int64_t>(seq - 2 * pos);
-        if (lag < 0) return {Claim::kNone};  // full
-        if (lag > 0) {                                  // another producer took pos
-          t = tail_->load(std::memory_order_relaxed);
-          continue;
-        }
-      } else {
-        // acquire: pairs with R3 in release(); a stale head only under-counts room, and
-        // push() re-checks every slot.
-        const std::uint64_t h = head_pub_->load(std::memory_order_acquire);
-        if (h > pos) {  // consumers passed our stale t
-          t = tail_->load(std::memory_order_relaxed);
-          continue;
-        }
-        // A head older than pos - capacity (read before a fresher tail) says full too.
-        if (pos - h >= capacity()) return {Claim::kNone};
-        const std::uint64_t room = capacity() - (pos - h);
-        k = static_cast<std::size_t>(std::min<std::uint64_t>(room, n));
-      }
-      // E1: seq_cst, the change sleeping consumers wait for (kAfterSeqCstRmw).
-      if (tail_->compare_exchange_weak(t, t + k, std::memory_order_seq_cst,
-                                       std::memory_order_relaxed)) {
-        return {Claim::kOk, pos, k};
-      }
-    }
+    if (n == 1) return vyukov_claim_one(*tail_, who, [this](std::uint64_t pos) {
+        return slot(pos).seq.load(std::memory_order_acquire);
+      });
+    // acquire: pairs with R3 in release().
+    return vyukov_claim_many(*tail_, capacity(), n, Amount::kUpTo, who, [this] {
+      return head_pub_->load(std::memory_order_acquire);
+    });
   }
 
   // Fills a claimed position. Waits (briefly) if the consumer has not yet freed the slot's
