@@ -435,6 +435,13 @@ CLI::Validator integer_in(std::int64_t lo, std::int64_t hi) {
       "INT in " + range);
 }
 
+// An integer option in [lo, hi] (integer_in), its default shown in --help.
+template <class Int>
+CLI::Option* add_bounded(CLI::App* cmd, const std::string& name, Int& value,
+                         const std::string& help, std::int64_t lo, std::int64_t hi) {
+  return cmd->add_option(name, value, help)->check(integer_in(lo, hi))->capture_default_str();
+}
+
 void print_usage(std::FILE* to) {
   std::fprintf(to,
                "usage: conveyor <subcommand> [options]\n"
@@ -485,18 +492,12 @@ int main(int argc, char** argv) {
   DemoOptions demo;
   CLI::App* demo_cmd =
       app.add_subcommand("demo", "Producers -> FifoQueue -> consumers on embedded text");
-  demo_cmd->add_option("--items", demo.items, "Records to send, in total over all producers")
-      ->check(integer_in(1, 1'000'000'000))
-      ->capture_default_str();
-  demo_cmd->add_option("--producers", demo.producers, "Producer threads")
-      ->check(integer_in(1, 64))
-      ->capture_default_str();
-  demo_cmd->add_option("--consumers", demo.consumers, "Consumer threads")
-      ->check(integer_in(1, 64))
-      ->capture_default_str();
-  demo_cmd->add_option("--capacity", demo.capacity, "Queue capacity, in records")
-      ->check(integer_in(1, std::int64_t{1} << 26))
-      ->capture_default_str();
+  add_bounded(demo_cmd, "--items", demo.items, "Records to send, in total over all producers", 1,
+              1'000'000'000);
+  add_bounded(demo_cmd, "--producers", demo.producers, "Producer threads", 1, 64);
+  add_bounded(demo_cmd, "--consumers", demo.consumers, "Consumer threads", 1, 64);
+  add_bounded(demo_cmd, "--capacity", demo.capacity, "Queue capacity, in records", 1,
+              std::int64_t{1} << 26);
 
   conveyor::tools::IngestOptions ingest;
   CLI::App* ingest_cmd = app.add_subcommand(
@@ -506,22 +507,14 @@ int main(int argc, char** argv) {
                          "dataset in the cache folder")
       ->delimiter(',');
   ingest_cmd->add_option("--data-dir", ingest.data_dir, "Where the default dataset is kept");
-  ingest_cmd->add_option("--readers", ingest.readers, "Reader threads")
-      ->check(integer_in(1, 256))
-      ->capture_default_str();
-  ingest_cmd->add_option("--batch-size", ingest.batch_size, "Examples per batch")
-      ->check(integer_in(1, 1 << 20))
-      ->capture_default_str();
-  ingest_cmd->add_option("--capacity", ingest.capacity, "Shuffle queue capacity")
-      ->check(integer_in(2, std::int64_t{1} << 26))
-      ->capture_default_str();
-  ingest_cmd->add_option("--min-after-dequeue", ingest.min_after_dequeue,
-                         "Examples kept in the shuffle queue while it is open (< capacity)")
-      ->check(integer_in(0, std::int64_t{1} << 26))
-      ->capture_default_str();
-  ingest_cmd->add_option("--epochs", ingest.epochs, "Passes over the files")
-      ->check(integer_in(1, 1000))
-      ->capture_default_str();
+  add_bounded(ingest_cmd, "--readers", ingest.readers, "Reader threads", 1, 256);
+  add_bounded(ingest_cmd, "--batch-size", ingest.batch_size, "Examples per batch", 1, 1 << 20);
+  add_bounded(ingest_cmd, "--capacity", ingest.capacity, "Shuffle queue capacity", 2,
+              std::int64_t{1} << 26);
+  add_bounded(ingest_cmd, "--min-after-dequeue", ingest.min_after_dequeue,
+              "Examples kept in the shuffle queue while it is open (< capacity)", 0,
+              std::int64_t{1} << 26);
+  add_bounded(ingest_cmd, "--epochs", ingest.epochs, "Passes over the files", 1, 1000);
   ingest_cmd->add_option("--seed", ingest.seed, "Seed of the file order and the shuffle")
       ->capture_default_str();
   ingest_cmd->add_option("--json", ingest.json, "Write the summary to this file as JSON");
@@ -546,9 +539,8 @@ int main(int argc, char** argv) {
   CLI::App* record_cmd = trace_cmd->add_subcommand(
       "record", "Run a command linked with Conveyor with tracing on (CONVEYOR_TRACE=FILE)");
   record_cmd->add_option("-o,--output", tr.output, "Trace file to write")->capture_default_str();
-  record_cmd->add_option("--events", tr.events, "Ring size per thread, in events")
-      ->check(integer_in(16, std::int64_t{1} << 28))
-      ->capture_default_str();
+  add_bounded(record_cmd, "--events", tr.events, "Ring size per thread, in events", 16,
+              std::int64_t{1} << 28);
   record_cmd->add_option("command", tr.command, "The command and its arguments, after --")
       ->required();
   CLI::App* report_cmd = trace_cmd->add_subcommand(
@@ -558,9 +550,7 @@ int main(int argc, char** argv) {
       report_cmd->add_flag("--json", tr.json, "Print one JSON document instead of text");
   report_cmd->add_option("--html", tr.html, "Write an HTML page (occupancy plots) to this file")
       ->excludes(report_json_opt);
-  report_cmd->add_option("--top", tr.top, "Stalls to list")
-      ->check(integer_in(0, 1000000))
-      ->capture_default_str();
+  add_bounded(report_cmd, "--top", tr.top, "Stalls to list", 0, 1000000);
   CLI::App* export_cmd =
       trace_cmd->add_subcommand("export", "Write the trace as Chrome trace event JSON");
   export_cmd->add_option("file", tr.file, "Trace file")->required();
@@ -607,32 +597,23 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on_consumed", "on_enqueue"}))
       ->capture_default_str()
       ->needs(source_opt);
-  ingest_cmd->add_option("--lanes", nats.lanes, "Fetching runner threads (pull subscriptions)")
-      ->check(integer_in(1, 64))
-      ->capture_default_str();
-  ingest_cmd->add_option("--fetch-batch", nats.fetch_batch, "Messages per fetch")
-      ->check(integer_in(1, 1 << 16))
-      ->capture_default_str();
-  ingest_cmd->add_option("--max-in-flight", nats.max_in_flight,
-                         "Messages fetched and not yet released, at most (0: capacity + 4 "
-                         "batches + lanes x fetch batch)")
-      ->check(integer_in(0, 1 << 30))
-      ->capture_default_str();
-  ingest_cmd->add_option("--ack-wait-ms", nats.ack_wait_ms,
-                         "Redelivery of unacked messages after this (when the consumer is created)")
-      ->check(integer_in(1, std::int64_t{1} << 40))
-      ->capture_default_str();
-  ingest_cmd->add_option("--idle-exit-ms", nats.idle_exit_ms,
-                         "End once no message came for this long (0: run until stopped)")
-      ->check(integer_in(0, std::int64_t{1} << 40))
-      ->capture_default_str();
-  ingest_cmd->add_option("--unavailable-ms", nats.unavailable_ms,
-                         "Fail when the server was unreachable for this long")
-      ->check(integer_in(1, std::int64_t{1} << 40))
-      ->capture_default_str();
-  ingest_cmd->add_option("--work-us", nats.work_us, "Simulated work per batch, microseconds")
-      ->check(integer_in(0, 60'000'000))
-      ->capture_default_str();
+  add_bounded(ingest_cmd, "--lanes", nats.lanes, "Fetching runner threads (pull subscriptions)", 1,
+              64);
+  add_bounded(ingest_cmd, "--fetch-batch", nats.fetch_batch, "Messages per fetch", 1, 1 << 16);
+  add_bounded(ingest_cmd, "--max-in-flight", nats.max_in_flight,
+              "Messages fetched and not yet released, at most (0: capacity + 4 "
+              "batches + lanes x fetch batch)",
+              0, 1 << 30);
+  add_bounded(ingest_cmd, "--ack-wait-ms", nats.ack_wait_ms,
+              "Redelivery of unacked messages after this (when the consumer is created)", 1,
+              std::int64_t{1} << 40);
+  add_bounded(ingest_cmd, "--idle-exit-ms", nats.idle_exit_ms,
+              "End once no message came for this long (0: run until stopped)", 0,
+              std::int64_t{1} << 40);
+  add_bounded(ingest_cmd, "--unavailable-ms", nats.unavailable_ms,
+              "Fail when the server was unreachable for this long", 1, std::int64_t{1} << 40);
+  add_bounded(ingest_cmd, "--work-us", nats.work_us, "Simulated work per batch, microseconds", 0,
+              60'000'000);
   ingest_cmd->add_option("--record", nats.record,
                          "Append 'sequence deliveries' per handled message to this file");
   CLI::Option* sink_opt = ingest_cmd->add_option(
@@ -661,16 +642,11 @@ int main(int argc, char** argv) {
   publish_cmd->add_option("--stream", publish.stream, "Stream (subjects '<stream>.>')")
       ->required();
   publish_cmd->add_option("--subject", publish.subject, "Subject (default '<stream>.data')");
-  publish_cmd->add_option("--count", publish.count, "Messages")
-      ->check(integer_in(0, std::int64_t{1} << 40))
-      ->capture_default_str();
-  publish_cmd->add_option("--size", publish.size, "Payload bytes (at least the index's digits)")
-      ->check(integer_in(1, 1 << 20))
-      ->capture_default_str();
-  publish_cmd->add_option("--max-outstanding", publish.max_outstanding,
-                          "Publish acks outstanding at most")
-      ->check(integer_in(1, 1 << 20))
-      ->capture_default_str();
+  add_bounded(publish_cmd, "--count", publish.count, "Messages", 0, std::int64_t{1} << 40);
+  add_bounded(publish_cmd, "--size", publish.size, "Payload bytes (at least the index's digits)", 1,
+              1 << 20);
+  add_bounded(publish_cmd, "--max-outstanding", publish.max_outstanding,
+              "Publish acks outstanding at most", 1, 1 << 20);
   publish_cmd->add_flag("--memory", publish.memory, "Memory storage when creating the stream");
   add_credentials(publish_cmd, publish.connect);
 
@@ -683,15 +659,9 @@ int main(int argc, char** argv) {
   CLI::Option* xml_opt =
       topo_cmd->add_option("--xml", topo.xml, "hwloc XML export (lstopo --of xml)");
   synthetic_opt->excludes(xml_opt);
-  topo_cmd->add_option("--producers", topo.producers, "Producer threads per queue")
-      ->check(integer_in(1, 4096))
-      ->capture_default_str();
-  topo_cmd->add_option("--consumers", topo.consumers, "Consumer threads per queue")
-      ->check(integer_in(1, 4096))
-      ->capture_default_str();
-  topo_cmd->add_option("--queues", topo.queues, "Queues")
-      ->check(integer_in(1, 4096))
-      ->capture_default_str();
+  add_bounded(topo_cmd, "--producers", topo.producers, "Producer threads per queue", 1, 4096);
+  add_bounded(topo_cmd, "--consumers", topo.consumers, "Consumer threads per queue", 1, 4096);
+  add_bounded(topo_cmd, "--queues", topo.queues, "Queues", 1, 4096);
   topo_cmd
       ->add_option("--policy", topo.policy,
                    "none, compact, scatter, numa_local or explicit (default: explicit with "
