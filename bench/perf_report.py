@@ -18,6 +18,10 @@ What it computes (tools/perf.h explains the measurements):
     (every queue holds 1024, each blocking peer waits in its own blocking call), with CPU
     seconds per million items at most half that peer's; batch 32 >= 1.2x boost spsc_queue bulk.
     Each also as the median of same-rep paired ratios (the two ran back to back).
+  - Tracing overhead (the trace scenario, issue 6): the pipeline's job with tracing compiled
+    out, compiled in but off, and on, interleaved per rep in fresh processes; off vs compiled
+    out and on vs off as ratios of medians and medians of same-rep ratios, against the target
+    (on costs under 5% against off).
   - Plots (gnuplot, PNG): throughput vs threads per scenario, one line per queue; pingpong
     latency percentiles; CPU per item vs threads; element size GB/s against memcpy; bulk batch.
 Standard library only (and the gnuplot program for the plots).
@@ -74,6 +78,8 @@ def config_text(key, cores):
         return f"batch {batch}, 1P1C pinned"
     if scenario == "pipeline":
         return f"conveyor ingest, default dataset, 1 epoch, {p} readers"
+    if scenario == "trace":
+        return f"conveyor ingest, default dataset, {p} readers, tracing compiled out / off / on"
     text = f"{p}P{c}C, placement {placement}"
     if cores and p + c > cores:
         text += f" ({(p + c) / cores:g}x the {cores} cores)"
@@ -162,6 +168,8 @@ def ratio_lines(data):
     L = []
     for key in data.order:
         scenario = key[0]
+        if scenario == "trace":
+            continue  # Conveyor against itself: its own subsection (trace_overhead)
         latency = scenario == "pingpong"
         field = "p50_ns" if latency else "items_per_second"
         for tag in TAGS:
@@ -242,6 +250,117 @@ def targets(data):
                              f"{cq} {fmt_rate(cv)} / BoostSpsc {fmt_rate(bv)} = {cv / bv:.2f}x"
                              f"{paired}", "pass" if cv / bv >= 1.2 else "FAIL"))
     return rows
+
+
+TRACE_QUEUES = (("ConveyorIngestNoTrace", "compiled out"), ("ConveyorIngest", "off"),
+                ("ConveyorIngestTraced", "on"))
+TRACE_TARGET = 0.05  # issue 6: on costs under 5% against off on the pipeline scenario
+
+
+def trace_overhead(data):
+    """The 'Tracing overhead' subsection's lines (empty without trace records)."""
+    keys = [k for k in data.order if k[0] == "trace"]
+    if not keys:
+        return []
+    key = keys[0]
+    names = [q for q, _ in TRACE_QUEUES]
+    L = ["### Tracing overhead (the trace scenario, issue 6)", ""]
+    # Like with like: the tag where every variant has >= MIN_RUNS records (the one with the most
+    # records), else every record whatever its tag (said so).
+    present = [q for q in names if any(r["queue"] == q for r in data.ok if config_key(r) == key)]
+    basis = None
+    for tag in TAGS:
+        if present and all(len(data.runs(key, q, tag)) >= MIN_RUNS for q in present):
+            n = sum(len(data.runs(key, q, tag)) for q in present)
+            if basis is None or n > basis[1]:
+                basis = (tag, n)
+    if basis is not None:
+        tag = basis[0]
+        runs = {q: data.runs(key, q, tag) for q in present}
+        basis_text = (f"records tagged {tag} "
+                      f"({'quiet only' if data.quiet_only(key, tag) else 'contended ones included'})")
+    else:
+        tag = None
+        runs = {q: [r for r in data.ok if config_key(r) == key and r["queue"] == q]
+                for q in present}
+        basis_text = ("every ok record whatever its tag (no tag has >= "
+                      f"{MIN_RUNS} records of each variant)")
+    L.append("What runs: the pipeline scenario's job (`conveyor ingest`, default dataset, "
+             f"{key[1]} readers, one untimed warm-up epoch, then "
+             f"{max((r['items'] for rs in runs.values() for r in rs), default=0)} records) three "
+             "ways, each rep running the three back to back in fresh processes, order rotating "
+             "per rep: **compiled out** = ConveyorIngestNoTrace in conveyor-perf-worker-notrace "
+             "(built with CONVEYOR_TRACING=0: no trace point, no USDT probe), **off** = "
+             "ConveyorIngest (the default build, tracing off: one predictable branch per trace "
+             "point), **on** = ConveyorIngestTraced (recording as `conveyor ingest --trace FILE` "
+             "does, into a temporary file deleted after). Every run's exactly-once check "
+             f"holds (else it is not ok and listed below). Basis: {basis_text}.")
+    L.append("")
+    L.append("| variant | tracing | runs | records/s (median) | spread | CPU s / M records | "
+             "events recorded (median) | dropped (median) |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    medians = {}
+    for q, what in TRACE_QUEUES:
+        rs = runs.get(q, [])
+        if not rs:
+            L.append(f"| {q} | {what} | 0 | - | - | - | - | - |")
+            continue
+        ips = [r["items_per_second"] for r in rs]
+        medians[q] = med(ips)
+        ev = [r["trace_events"] for r in rs if r.get("trace_events") is not None]
+        dr = [r["trace_dropped"] for r in rs if r.get("trace_dropped") is not None]
+        cpu = med([r["cpu_s_per_mitem"] for r in rs if r.get("cpu_s_per_mitem") is not None])
+        L.append(f"| {q} | {what} | {len(rs)} | {fmt_rate(medians[q])} | "
+                 f"{100 * (max(ips) - min(ips)) / medians[q]:.0f}% | {fmt(cpu)} | "
+                 f"{f'{med(ev):.0f}' if ev else '-'} | {f'{med(dr):.0f}' if dr else '-'} |")
+    L.append("")
+
+    def paired(a, b):
+        ra = {r["rep"]: r for r in runs.get(a, [])}
+        rb = {r["rep"]: r for r in runs.get(b, [])}
+        ratios = [ra[k]["items_per_second"] / rb[k]["items_per_second"] for k in ra
+                  if k in rb and rb[k]["items_per_second"] and ra[k].get("tag") == rb[k].get("tag")]
+        return (med(ratios), len(ratios)) if ratios else (None, 0)
+
+    verdicts = {}
+    for (a, b, what) in ((names[1], names[0], "Off vs compiled out"),
+                         (names[2], names[1], "On vs off")):
+        if a not in medians or b not in medians:
+            L.append(f"- {what}: not measured ({a if a not in medians else b} has no ok record"
+                     + ("; conveyor-perf-worker-notrace is built in release builds with tracing "
+                        "on, not under sanitizers" if b == names[0] else "") + ").")
+            continue
+        ratio = medians[a] / medians[b]
+        pr, n = paired(a, b)
+        costs = [1 - ratio] + ([1 - pr] if pr is not None else [])
+        verdicts[what] = costs
+        L.append(f"- {what}: {100 * (1 - ratio):+.1f}% throughput cost (ratio of medians "
+                 f"{ratio:.3f})" + (f"; median of same-rep ratios {pr:.3f} "
+                                    f"({100 * (1 - pr):+.1f}%) over {n} reps" if pr else "")
+                 + ".")
+    if verdicts:
+        L.append("- A negative cost means the variant with more tracing ran faster: noise of "
+                 "that size hides any difference.")
+    if "On vs off" in verdicts:
+        ok = all(c < TRACE_TARGET for c in verdicts["On vs off"])
+        L.append(f"- **Target: tracing on costs under {100 * TRACE_TARGET:.0f}% against off on the "
+                 f"pipeline scenario (ratio of medians and same-rep): "
+                 f"{'pass' if ok else 'FAIL'}**.")
+    others = [r.get("others_cpu_frac", 0) for rs in runs.values() for r in rs]
+    if others:
+        L.append(f"- Other work took a median {100 * med(others):.0f}% (max "
+                 f"{100 * max(others):.0f}%) of the CPUs during these runs.")
+    L.append(f"- Per rep, records/s (compiled out / off / on): " + "; ".join(
+        f"rep {k}: " + " / ".join(
+            next((fmt_rate(r["items_per_second"]) + ("" if tag else f" {r.get('tag')}")
+                  for r in runs.get(q, []) if r["rep"] == k), "-") for q in names)
+        for k in sorted({r["rep"] for rs in runs.values() for r in rs})) + ".")
+    L.append("- Alone: `conveyor perf --scenarios trace --reps 5 --placement none` prints the same "
+             "ratios (every tag pooled); the section is regenerated with the whole run by the "
+             "command above. bench/trace_overhead.sh (its section below) adds deterministic "
+             "instruction counts.")
+    L.append("")
+    return L
 
 
 def scenario_tables(data, memcpy):
@@ -542,6 +661,7 @@ def render(path, plots_dir, plots_link_base):
              "every queue bounded to 1024, blocking peers in their own blocking calls, one "
              "placement tag, quiet records where there are enough.")
     L.append("")
+    L += trace_overhead(data)
     if plots_dir:
         made = make_plots(data, plots_dir, memcpy)
         if made is None:

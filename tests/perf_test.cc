@@ -134,6 +134,96 @@ TEST(PerfPlan, BulkRunsEachBatchSizeAndQueueFilterApplies) {
   EXPECT_EQ(batches, (std::vector<int>{8, 32, 256}));
 }
 
+// trace (issue 6): the pipeline's job three ways, interleaved per rep like peers.
+std::vector<QueueInfo> trace_queues() {
+  return {
+      {"ConveyorIngest", "block", "bounded", false, {"pipeline", "trace"}},
+      {"ConveyorIngestTraced", "block", "bounded", false, {"trace"}},
+      {"ConveyorIngestNoTrace", "block", "bounded", false, {"trace"}},
+      {"Conveyor", "block", "bounded", false, {"spsc_pinned"}},
+  };
+}
+
+TEST(PerfOptions, TraceScenarioAndNotraceWorker) {
+  Options o = parse("--scenarios pipeline,trace --notrace-worker /bin/true");
+  EXPECT_EQ(o.scenarios, (std::vector<std::string>{"pipeline", "trace"}));
+  EXPECT_EQ(o.notrace_worker, "/bin/true");
+  validate(o, 2);
+  expect_usage_error(parse("--scenarios trace --notrace-worker /nonexistent/worker"),
+                     "--notrace-worker", "/nonexistent/worker");
+  EXPECT_NE(std::find(std::begin(kScenarios), std::end(kScenarios), "trace"), std::end(kScenarios));
+}
+
+TEST(PerfPlan, TraceRunsTheThreeVariantsInterleavedWithTheirOwnItems) {
+  Options o = parse("--scenarios trace --reps 3");
+  validate(o, 2);
+  const std::vector<Spec> plan = make_plan(o, trace_queues(), 2);
+  std::vector<std::string> order;
+  for (const Spec& s : plan) {
+    order.push_back(s.queue + std::to_string(s.rep));
+    EXPECT_EQ(s.scenario, "trace");
+    EXPECT_EQ(s.producers, 4);  // reader threads, as the pipeline scenario
+    EXPECT_EQ(s.placement, "none");
+    EXPECT_EQ(s.items, 4'194'304u);  // 32 epochs of the default dataset
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{
+                       "ConveyorIngest0", "ConveyorIngestTraced0", "ConveyorIngestNoTrace0",
+                       "ConveyorIngestTraced1", "ConveyorIngestNoTrace1", "ConveyorIngest1",
+                       "ConveyorIngestNoTrace2", "ConveyorIngest2", "ConveyorIngestTraced2"}));
+
+  Options quick = parse("--quick --scenarios trace,pipeline");
+  validate(quick, 2);
+  std::set<std::string> seen;
+  for (const Spec& s : make_plan(quick, trace_queues(), 2)) {
+    seen.insert(s.scenario + ":" + s.queue);
+    if (s.scenario == "trace") {
+      EXPECT_EQ(s.items, 1'048'576u);
+    }
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"pipeline:ConveyorIngest", "trace:ConveyorIngest",
+                                         "trace:ConveyorIngestTraced",
+                                         "trace:ConveyorIngestNoTrace"}));
+  Options items = parse("--scenarios trace --reps 1 --items 1000 --queues ConveyorIngestTraced");
+  validate(items, 2);
+  const std::vector<Spec> one = make_plan(items, trace_queues(), 2);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].items, 1000u);
+}
+
+TEST(PerfJson, TraceFieldsAreNullUnlessRecordingAndRoundTrip) {
+  Record r;
+  r.spec.scenario = "trace";
+  r.spec.queue = "ConveyorIngest";
+  r.items = 4096;
+  r.seconds = 1;
+  r.checksum_ok = true;
+  r.tracing = "off";
+  const nlohmann::ordered_json off = record_json(r);
+  EXPECT_EQ(off["tracing"], "off");
+  EXPECT_TRUE(off["trace_events"].is_null());
+  EXPECT_TRUE(off["trace_dropped"].is_null());
+  EXPECT_EQ(off["scenario"], "trace");  // the issue-5 fields are all there
+  EXPECT_TRUE(off.contains("rtt_after_ns"));
+
+  r.spec.queue = "ConveyorIngestTraced";
+  r.tracing = "on";
+  r.trace_events = 123456;
+  r.trace_dropped = 7;
+  const nlohmann::ordered_json on = record_json(r);
+  EXPECT_EQ(on["trace_events"], 123456u);
+  EXPECT_EQ(on["trace_dropped"], 7u);
+  const Record back = record_from_json(nlohmann::json::parse(on.dump()));
+  EXPECT_EQ(back.tracing, "on");
+  EXPECT_EQ(back.trace_events, 123456u);
+  EXPECT_EQ(back.trace_dropped, 7u);
+  const Record old = record_from_json(nlohmann::json::parse(R"({"scenario": "pipeline",
+      "queue": "ConveyorIngest", "producers": 4, "consumers": 1, "batch": 1, "placement": "none",
+      "element_bytes": 8, "rep": 0, "items": 1, "seconds": 1, "cpu_seconds": 1,
+      "voluntary_cs": 0, "involuntary_cs": 0, "checksum_ok": true})"));
+  EXPECT_EQ(old.tracing, "");  // a record from before the field
+  EXPECT_FALSE(old.trace_events.has_value());
+}
+
 TEST(PerfJson, RecordHasTheIssuesFieldsInOrder) {
   Record r;
   r.spec.scenario = "spsc_pinned";

@@ -97,6 +97,9 @@ void add_options(CLI::App& cmd, Options& o) {
   cmd.add_option("--worker", o.worker,
                  "The conveyor-perf-worker executable (default: next to conveyor, or "
                  "$CONVEYOR_PERF_WORKER)");
+  cmd.add_option("--notrace-worker", o.notrace_worker,
+                 "trace scenario: the worker built with tracing compiled out (default: the "
+                 "worker's path + '-notrace', or $CONVEYOR_PERF_WORKER_NOTRACE)");
   cmd.add_option("--cap-s", o.cap_s, "Time cap per measurement, seconds (default 60)")
       ->check(CLI::Range(0.1, 86400.0));
   cmd.add_option("--stall-s", o.stall_s,
@@ -128,6 +131,9 @@ void validate(Options& o, unsigned cores) {
       throw UsageError("--element-size: " + std::to_string(e) + " is not measured; expected one of " +
                        joined(sizes));
     }
+  }
+  if (!o.notrace_worker.empty() && access(o.notrace_worker.c_str(), X_OK) != 0) {
+    throw UsageError("--notrace-worker: '" + o.notrace_worker + "' is not an executable");
   }
   const int c = static_cast<int>(std::max(1u, cores));
   if (o.reps == 0) o.reps = o.quick ? 3 : 5;
@@ -228,6 +234,10 @@ nlohmann::ordered_json record_json(const Record& r) {
   j["wait"] = r.wait;
   j["bound"] = r.bound;
   j["process_seconds"] = r.process_seconds;
+  j["tracing"] = r.tracing;
+  j["trace_events"] = r.trace_events ? nlohmann::json(*r.trace_events) : nlohmann::json(nullptr);
+  j["trace_dropped"] =
+      r.trace_dropped ? nlohmann::json(*r.trace_dropped) : nlohmann::json(nullptr);
   return j;
 }
 
@@ -260,6 +270,13 @@ Record record_from_json(const nlohmann::json& j) {
   r.wait = j.value("wait", std::string());
   r.bound = j.value("bound", std::string());
   r.process_seconds = j.value("process_seconds", 0.0);
+  r.tracing = j.value("tracing", std::string());
+  if (j.contains("trace_events") && !j.at("trace_events").is_null()) {
+    r.trace_events = j.at("trace_events").get<std::uint64_t>();
+  }
+  if (j.contains("trace_dropped") && !j.at("trace_dropped").is_null()) {
+    r.trace_dropped = j.at("trace_dropped").get<std::uint64_t>();
+  }
   return r;
 }
 
@@ -293,6 +310,8 @@ struct Config {
 std::uint64_t default_items(const Options& o, std::string_view scenario) {
   if (scenario == "pingpong") return o.quick ? 10'000 : 50'000;
   if (scenario == "shuffle") return o.quick ? 200'000 : 1'000'000;
+  // trace: records per run (the default dataset holds 131072: 8 epochs quick, else 32).
+  if (scenario == "trace") return o.quick ? 1'048'576 : 4'194'304;
   return o.quick ? 200'000 : 2'000'000;
 }
 
@@ -300,7 +319,7 @@ std::vector<Config> configs(const Options& o, std::string_view scenario, unsigne
   const int c = static_cast<int>(std::max(1u, cores));
   const std::uint64_t items = o.items != 0 ? o.items : default_items(o, scenario);
   std::vector<Config> out;
-  if (scenario == "pipeline") {
+  if (scenario == "pipeline" || scenario == "trace") {
     out.push_back({4, 1, 1, "none", 8, items});  // 4 reader threads -> shuffle -> 1 consumer
   } else if (scenario == "spsc_pinned" || scenario == "pingpong") {
     out.push_back({1, 1, 1, "pinned", 8, items});
@@ -448,6 +467,18 @@ std::string find_worker(const Options& o) {
   throw std::runtime_error(
       "conveyor-perf-worker not found next to conveyor (" + sibling +
       "); pass --worker PATH or set CONVEYOR_PERF_WORKER");
+}
+
+// The trace scenario's worker with tracing compiled out, or "" when there is none (a build
+// with -DCONVEYOR_TRACING=OFF, or under a sanitizer: see engine/CMakeLists.txt).
+std::string find_notrace_worker(const Options& o, const std::string& worker) {
+  if (!o.notrace_worker.empty()) return o.notrace_worker;  // validate() checked it
+  if (const char* env = std::getenv("CONVEYOR_PERF_WORKER_NOTRACE");
+      env != nullptr && *env != '\0') {
+    return env;
+  }
+  const std::string sibling = worker + "-notrace";
+  return access(sibling.c_str(), X_OK) == 0 ? sibling : std::string();
 }
 
 std::string trim(std::string s) {
@@ -627,6 +658,9 @@ std::string config_text(const Spec& s) {
   char buf[128];
   if (s.scenario == "element_size") {
     std::snprintf(buf, sizeof buf, "%zu B, 1P1C pinned", s.element_bytes);
+  } else if (s.scenario == "trace") {
+    std::snprintf(buf, sizeof buf, "conveyor ingest, default dataset, %d readers, tracing "
+                  "compiled out / off / on", s.producers);
   } else if (s.scenario == "pipeline") {
     std::snprintf(buf, sizeof buf, "conveyor ingest, default dataset, 1 epoch, %d readers",
                   s.producers);
@@ -645,6 +679,35 @@ struct Stat {
   double cpu_per_m = 0;
   int runs = 0;
 };
+
+// The trace scenario's overhead: off vs compiled out and on vs off, as ratios of medians and
+// medians of same-rep ratios (the variants of one rep ran back to back), over every ok record
+// whatever its tag (bench/perf_report.py also splits them by tag for PERF.md).
+void print_trace_summary(const std::vector<Record>& records) {
+  std::map<std::string, std::map<int, double>> by;  // queue -> rep -> records/s
+  for (const Record& r : records) {
+    if (r.spec.scenario == "trace" && r.status == "ok") by[r.spec.queue][r.spec.rep] = r.items_per_second();
+  }
+  auto line = [&](const char* what, std::string_view a, std::string_view b) {
+    const auto ia = by.find(std::string(a));
+    const auto ib = by.find(std::string(b));
+    if (ia == by.end() || ib == by.end()) return;
+    std::vector<double> va, vb, paired;
+    for (const auto& [rep, v] : ia->second) va.push_back(v);
+    for (const auto& [rep, v] : ib->second) {
+      vb.push_back(v);
+      const auto other = ia->second.find(rep);
+      if (other != ia->second.end() && v > 0) paired.push_back(other->second / v);
+    }
+    const double ratio = median(vb) > 0 ? median(va) / median(vb) : 0;
+    std::printf("  => tracing %s: %.3fx throughput (%+.1f%% cost); same-rep %.3fx over %zu reps\n",
+                what, ratio, 100 * (1 - ratio), median(paired), paired.size());
+  };
+  if (by.empty()) return;
+  std::printf("\ntrace: what tracing costs the pipeline (target: on under 5%% slower than off)\n");
+  line("off vs compiled out", kTraceQueues[1], kTraceQueues[0]);
+  line("on vs off", kTraceQueues[2], kTraceQueues[1]);
+}
 
 // The summary: per configuration and tag, the queues' medians and Conveyor / best peer.
 void print_summary(const std::vector<Record>& records, double memcpy) {
@@ -734,6 +797,7 @@ void print_summary(const std::vector<Record>& records, double memcpy) {
                   blocking_peer->cpu_per_m > 0 ? conv->cpu_per_m / blocking_peer->cpu_per_m : 0.0);
     }
   }
+  print_trace_summary(records);
   std::vector<const Record*> bad;
   for (const Record& r : records) {
     if (r.status != "ok") bad.push_back(&r);
@@ -770,6 +834,36 @@ int run(const Options& opts, const std::string& command_line) {
   } catch (const std::exception& e) {
     std::filesystem::remove_all(dir);
     throw std::runtime_error("'" + worker + " --list' failed: " + e.what());
+  }
+  // The trace scenario's compiled-out variant runs in its own worker: its queues the main
+  // worker does not know are added, and run there.
+  std::map<std::string, std::string> worker_of;  // queue -> executable, when not `worker`
+  std::string notrace;
+  if (wants(o.scenarios, "trace")) {
+    notrace = find_notrace_worker(o, worker);
+    if (!notrace.empty()) {
+      const Child listed_notrace = spawn_and_wait({notrace, "--list"}, out, 60);
+      try {
+        if (listed_notrace.exit_code != 0) {
+          throw std::runtime_error("exit code " + std::to_string(listed_notrace.exit_code));
+        }
+        for (QueueInfo& q : queues_from_json(nlohmann::json::parse(read_file(out)))) {
+          if (std::any_of(queues.begin(), queues.end(),
+                          [&](const QueueInfo& i) { return i.name == q.name; })) {
+            continue;
+          }
+          worker_of[q.name] = notrace;
+          queues.push_back(std::move(q));
+        }
+      } catch (const std::exception& e) {
+        std::filesystem::remove_all(dir);
+        throw std::runtime_error("'" + notrace + " --list' failed: " + e.what());
+      }
+    } else {
+      std::printf("trace: no worker with tracing compiled out (%s-notrace; --notrace-worker); "
+                  "ConveyorIngestNoTrace is not measured\n",
+                  worker.c_str());
+    }
   }
   for (const auto& q : o.queues) {
     if (std::none_of(queues.begin(), queues.end(), [&](const QueueInfo& i) { return i.name == q; })) {
@@ -816,8 +910,11 @@ int run(const Options& opts, const std::string& command_line) {
     }
     std::filesystem::remove(out);
     const auto started = std::chrono::steady_clock::now();
+    const auto runner = worker_of.find(s.queue);
     const Child child = spawn_and_wait(
-        {worker, "--spec", to_json(s).dump(), "--out", out}, log, s.cap_s + s.stall_s + 30);
+        {runner == worker_of.end() ? worker : runner->second, "--spec", to_json(s).dump(), "--out",
+         out},
+        log, s.cap_s + s.stall_s + 30);
     try {
       if (child.exit_code != 0) throw std::runtime_error("no record");
       r = record_from_json(nlohmann::json::parse(read_file(out)));
@@ -858,6 +955,7 @@ int run(const Options& opts, const std::string& command_line) {
     nlohmann::ordered_json doc;
     doc["header"] = header;
     doc["header"]["loadavg_after"] = loadavg();
+    if (!notrace.empty()) doc["header"]["worker_notrace"] = notrace;
     doc["records"] = nlohmann::ordered_json::array();
     for (const Record& r : records) doc["records"].push_back(record_json(r));
     const std::string tmp = o.json + ".tmp";

@@ -10,6 +10,15 @@
 // passes its time cap is cut and reported with status "livelock" or "time_cap"; a worker that
 // dies or hangs is killed and reported "crashed"; a wrong checksum is status "checksum".
 //
+// The trace scenario (issue 6) measures what tracing (engine/trace.h) costs the pipeline
+// scenario's job: `conveyor ingest` over the default dataset, run three ways interleaved per rep,
+// each in a fresh process: ConveyorIngestNoTrace in conveyor-perf-worker-notrace (every trace
+// point compiled out), ConveyorIngest (compiled in, off: the default) and ConveyorIngestTraced
+// (recording, as `conveyor ingest --trace FILE` does, into a temporary file deleted after).
+// Each worker first runs one untimed epoch (warms the page cache, counts the dataset), then
+// enough epochs for spec.items records. Records carry `tracing` (compiled_out, off, on) and, when
+// on, the events recorded and dropped.
+//
 // Output: a progress bar (stderr, on a terminal), a summary on stdout, and with --json FILE one
 // document {"header": {...}, "records": [...]}, one record per measurement with the fields the
 // issue lists (record_json()), latency fields null where not measured.
@@ -34,11 +43,14 @@ namespace conveyor::tools::perf {
 
 // Scenario names, in the order they run.
 inline constexpr std::string_view kScenarios[] = {
-    "spsc_pinned", "mpmc", "bulk", "pingpong", "oversub", "shuffle", "pipeline", "element_size"};
+    "spsc_pinned", "mpmc", "bulk", "pingpong", "oversub", "shuffle", "pipeline", "element_size", "trace"};
 inline constexpr std::string_view kPlacements[] = {"none", "compact", "scatter"};
 inline constexpr int kBulkBatches[] = {8, 32, 256};
 inline constexpr std::size_t kElementSizes[] = {8, 64, 512, 4096};  // what the worker can run
 inline constexpr double kNearRttNs = 250;  // below: near; at or above: far
+// The trace scenario's queues: tracing compiled out, compiled in but off, on.
+inline constexpr std::string_view kTraceQueues[] = {"ConveyorIngestNoTrace", "ConveyorIngest",
+                                                    "ConveyorIngestTraced"};
 
 // A bad option value: the message names the flag and the value. `conveyor perf` exits 2.
 class UsageError : public std::invalid_argument {
@@ -57,6 +69,8 @@ struct Options {
   std::vector<std::size_t> element_sizes;  // element_size scenario; empty: all of kElementSizes
   std::string json;                      // write the document here
   std::string worker;                    // worker executable; empty: next to conveyor
+  std::string notrace_worker;            // trace scenario, tracing compiled out; empty: the
+                                         // worker's path + "-notrace" when it exists
   double cap_s = 0;                      // per measurement; 0: 60 s
   double stall_s = 0;                    // 0: 5 s
   bool progress = true;
@@ -107,6 +121,8 @@ struct Record {
   double process_seconds = 0;  // the worker process's whole life (start-up, probes, run)
   std::string wait;   // spin or block: how the queue waits
   std::string bound;  // bounded or unbounded
+  std::string tracing;  // the worker's trace points: compiled_out, off, or on (recording)
+  std::optional<std::uint64_t> trace_events, trace_dropped;  // when on: written, overwritten
 
   double items_per_second() const { return seconds > 0 ? static_cast<double>(items) / seconds : 0; }
   std::string tag() const;

@@ -15,6 +15,10 @@
 //   pipeline      the ingest pipeline (tools/ingest.h) over its default dataset, one epoch,
 //                 spec.producers reader threads
 //   element_size  1P1C pinned, payloads of element_bytes (8 B .. 4 KiB) copied in and out
+//   trace         the pipeline's job, one untimed epoch then >= spec.items records, with
+//                 tracing off (ConveyorIngest), on (ConveyorIngestTraced) or, in the worker
+//                 built with CONVEYOR_TRACING=0 (conveyor-perf-worker-notrace), compiled out
+//                 (ConveyorIngestNoTrace)
 // Every measurement: PU 0 <-> PU 1 round trip before and after, process CPU and context
 // switches over the gated window, peak RSS of this process, checksum of what was received.
 // Exit code 0 when the record was written (whatever it says), 2 on a bad spec.
@@ -48,6 +52,7 @@
 #include "bench/throughput.h"
 #include "engine/fifo_queue.h"
 #include "engine/shuffle_queue.h"
+#include "engine/trace.h"
 #include "tools/ingest.h"
 #include "tools/log_histogram.h"
 #include "tools/perf.h"
@@ -308,35 +313,76 @@ Record run_shuffle(const Spec& spec) {
   return r;
 }
 
-// ---- pipeline: the ingest job ---------------------------------------------------------------
+// ---- pipeline and trace: the ingest job -----------------------------------------------------
 
-Record run_pipeline(const Spec& spec) {
+// A temporary file's path (the file exists, empty); removed by the destructor.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const char* stem) {
+    std::string t = std::string("/tmp/") + stem + "-XXXXXX";
+    const int fd = mkstemp(t.data());
+    if (fd < 0) throw std::runtime_error("cannot create a temporary file");
+    close(fd);
+    path = t;
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+};
+
+// One `conveyor ingest` run of `epochs` epochs over the default dataset, spec.producers reader
+// threads. traced: recording into a temporary trace file (deleted after), started before and
+// written after the measured window, as `conveyor ingest --trace FILE` does.
+Record run_ingest_job(const Spec& spec, std::int64_t epochs, bool traced) {
   Record r;
-  char path[] = "/tmp/conveyor-perf-ingest-XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) throw std::runtime_error("cannot create a temporary file");
-  close(fd);
+  TempFile summary("conveyor-perf-ingest");
   IngestOptions o;
-  o.epochs = 1;
+  o.epochs = epochs;
   o.readers = spec.producers;
   o.progress = false;
-  o.json = path;
+  o.json = summary.path;
+  std::optional<TempFile> trace_file;
   r.rtt_before_ns = probe();
+#if CONVEYOR_TRACING
+  if (traced) {
+    trace_file.emplace("conveyor-perf-trace");
+    conveyor::trace::Options trace_options;
+    trace_options.path = trace_file->path;
+    trace_options.events_per_thread = std::size_t{1} << 19;  // as `conveyor ingest --trace`
+    conveyor::trace::start(trace_options);
+  }
+#else
+  if (traced) throw std::invalid_argument("this worker has tracing compiled out");
+#endif
   const bench::Usage u0 = bench::Usage::now();
   const auto t0 = std::chrono::steady_clock::now();
-  const int code = run_ingest(o);
+  int code = 1;
+  try {
+    code = run_ingest(o);
+  } catch (...) {
+#if CONVEYOR_TRACING
+    if (traced) (void)conveyor::trace::stop();
+#endif
+    throw;
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bench::Usage used = bench::Usage::now() - u0;
+#if CONVEYOR_TRACING
+  if (traced) {
+    const conveyor::trace::Summary written = conveyor::trace::stop();
+    r.trace_events = written.events;
+    r.trace_dropped = written.dropped;
+  }
+#endif
   r.rtt_after_ns = probe();
   nlohmann::json doc;
   try {
-    std::ifstream in(path);
+    std::ifstream in(summary.path);
     doc = nlohmann::json::parse(in);
   } catch (const std::exception& e) {
     r.status = "error";
     r.error = std::string("ingest summary unreadable: ") + e.what();
   }
-  std::remove(path);
   r.cpu_seconds = used.cpu_s;  // includes the dataset check and the readers' startup
   r.voluntary_cs = used.vol_switches;
   r.involuntary_cs = used.invol_switches;
@@ -350,6 +396,25 @@ Record run_pipeline(const Spec& spec) {
     }
   }
   return r;
+}
+
+Record run_pipeline(const Spec& spec) { return run_ingest_job(spec, 1, false); }
+
+// trace: one untimed epoch first (warms the page cache for every variant alike and counts the
+// dataset's records), then enough epochs for spec.items records.
+Record run_trace(const Spec& spec) {
+  Spec warm = spec;
+  warm.fault_drop_item = false;
+  const Record first = run_ingest_job(warm, 1, false);
+  if (first.status != "ok" || first.items == 0) {
+    Record r = first;
+    if (r.status == "ok") r.status = "error";
+    r.error = "warm-up epoch failed: " + first.error;
+    return r;
+  }
+  const auto epochs = static_cast<std::int64_t>((spec.items + first.items - 1) / first.items);
+  return run_ingest_job(spec, std::max<std::int64_t>(1, epochs),
+                        spec.queue == kTraceQueues[2]);
 }
 
 // ---- element_size: payload copies -----------------------------------------------------------
@@ -567,7 +632,14 @@ nlohmann::json list_json() {
   for (const QueueEntry& e : table()) add(e.info);
   add({"ConveyorShuffle", "block", "bounded", false, {"shuffle"}});
   add({"TFMutexShuffle", "block", "bounded", false, {"shuffle"}});
+  // trace: tracing compiled in (off, and on) here; compiled out in conveyor-perf-worker-notrace.
+#if CONVEYOR_TRACING
+  add({"ConveyorIngest", "block", "bounded", false, {"pipeline", "trace"}});
+  add({std::string(kTraceQueues[2]), "block", "bounded", false, {"trace"}});
+#else
   add({"ConveyorIngest", "block", "bounded", false, {"pipeline"}});
+  add({std::string(kTraceQueues[0]), "block", "bounded", false, {"trace"}});
+#endif
   return {{"queues", queues}};
 }
 
@@ -581,6 +653,16 @@ Record run_spec(const Spec& spec) {
     r.bound = "bounded";
   } else if (spec.scenario == "pipeline") {
     r = run_pipeline(spec);
+    r.wait = "block";
+    r.bound = "bounded";
+  } else if (spec.scenario == "trace") {
+    const bool compiled_in = CONVEYOR_TRACING != 0;
+    if (spec.queue != (compiled_in ? kTraceQueues[1] : kTraceQueues[0]) &&
+        !(compiled_in && spec.queue == kTraceQueues[2])) {
+      throw std::invalid_argument("trace: queue '" + spec.queue + "' is not run by this worker "
+                                  "(tracing compiled " + (compiled_in ? "in" : "out") + ")");
+    }
+    r = run_trace(spec);
     r.wait = "block";
     r.bound = "bounded";
   } else if (spec.scenario == "element_size") {
@@ -603,6 +685,7 @@ Record run_spec(const Spec& spec) {
     r.bound = it->info.bound;
   }
   r.spec = spec;
+  r.tracing = CONVEYOR_TRACING == 0 ? "compiled_out" : r.trace_events ? "on" : "off";
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   r.peak_rss_kb = ru.ru_maxrss;
