@@ -293,11 +293,13 @@ def trace_overhead(data):
              "(built with CONVEYOR_TRACING=0: no trace point, no USDT probe), **off** = "
              "ConveyorIngest (the default build, tracing off: one predictable branch per trace "
              "point), **on** = ConveyorIngestTraced (recording as `conveyor ingest --trace FILE` "
-             "does, into a temporary file deleted after). Every run's exactly-once check "
+             "does, into a temporary file deleted after; each thread's ring holds 2^19 events "
+             "and, once full, overwrites its oldest, counted: recording costs the same). Every "
+             "run's exactly-once check "
              f"holds (else it is not ok and listed below). Basis: {basis_text}.")
     L.append("")
     L.append("| variant | tracing | runs | records/s (median) | spread | CPU s / M records | "
-             "events recorded (median) | dropped (median) |")
+             "events recorded (median) | of which overwritten (median) |")
     L.append("|---|---|---|---|---|---|---|---|")
     medians = {}
     for q, what in TRACE_QUEUES:
@@ -307,7 +309,8 @@ def trace_overhead(data):
             continue
         ips = [r["items_per_second"] for r in rs]
         medians[q] = med(ips)
-        ev = [r["trace_events"] for r in rs if r.get("trace_events") is not None]
+        ev = [r["trace_events"] + (r.get("trace_dropped") or 0) for r in rs
+              if r.get("trace_events") is not None]
         dr = [r["trace_dropped"] for r in rs if r.get("trace_dropped") is not None]
         cpu = med([r["cpu_s_per_mitem"] for r in rs if r.get("cpu_s_per_mitem") is not None])
         L.append(f"| {q} | {what} | {len(rs)} | {fmt_rate(medians[q])} | "
