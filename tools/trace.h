@@ -147,6 +147,11 @@ struct Report {
   std::vector<CoordinatorReport> coordinators;
 };
 
+// "full", "empty" or "close": a blocked span's side, as reports and exports name it.
+std::string side_name(Side side);
+
+// Reading and analysis: tools/trace.cc; the report's forms: trace_report.cc; export:
+// trace_export.cc.
 Report analyze(const Trace& trace, std::size_t top_stalls = 10);
 std::string report_text(const Report& report, const Trace& trace);
 nlohmann::ordered_json report_json(const Report& report, const Trace& trace);
