@@ -413,18 +413,27 @@ struct Child {
   bool killed_after_timeout = false;
 };
 
-// Runs argv with stdout and stderr into `log`; kills it after `timeout_s`.
+// Runs argv with stdout and stderr into `log`; kills it after `timeout_s`. The worker gets this
+// process's environment without CONVEYOR_TRACE / CONVEYOR_TRACE_EVENTS (engine/trace.h): a
+// measurement runs with tracing off unless it says otherwise (the trace scenario's "on").
 Child spawn_and_wait(const std::vector<std::string>& args, const std::string& log,
                      double timeout_s) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view v = *e;
+    if (v.rfind("CONVEYOR_TRACE=", 0) == 0 || v.rfind("CONVEYOR_TRACE_EVENTS=", 0) == 0) continue;
+    envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     throw std::runtime_error("cannot start the worker '" + args[0] + "': " + std::strerror(rc));

@@ -656,6 +656,12 @@ Record run_spec(const Spec& spec) {
     r.wait = "block";
     r.bound = "bounded";
   } else if (spec.scenario == "trace") {
+    // CONVEYOR_TRACE in the environment (engine/trace.h) would trace the "off" variant too.
+    if (conveyor::trace::enabled()) {
+      throw std::invalid_argument("trace: tracing is already on in the worker (" +
+                                  std::string(conveyor::trace::kTraceEnvVar) +
+                                  " in the environment?); the trace scenario needs it off");
+    }
     const bool compiled_in = CONVEYOR_TRACING != 0;
     if (spec.queue != (compiled_in ? kTraceQueues[1] : kTraceQueues[0]) &&
         !(compiled_in && spec.queue == kTraceQueues[2])) {
@@ -685,7 +691,9 @@ Record run_spec(const Spec& spec) {
     r.bound = it->info.bound;
   }
   r.spec = spec;
-  r.tracing = CONVEYOR_TRACING == 0 ? "compiled_out" : r.trace_events ? "on" : "off";
+  r.tracing = CONVEYOR_TRACING == 0                            ? "compiled_out"
+              : r.trace_events || conveyor::trace::enabled() ? "on"
+                                                             : "off";
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   r.peak_rss_kb = ru.ru_maxrss;
