@@ -257,7 +257,7 @@ TRACE_QUEUES = (("ConveyorIngestNoTrace", "compiled out"), ("ConveyorIngest", "o
 TRACE_TARGET = 0.05  # issue 6: on costs under 5% against off on the pipeline scenario
 
 
-def trace_overhead(data):
+def trace_overhead(data, reproduce):
     """The 'Tracing overhead' subsection's lines (empty without trace records)."""
     keys = [k for k in data.order if k[0] == "trace"]
     if not keys:
@@ -358,10 +358,10 @@ def trace_overhead(data):
             next((fmt_rate(r["items_per_second"]) + ("" if tag else f" {r.get('tag')}")
                   for r in runs.get(q, []) if r["rep"] == k), "-") for q in names)
         for k in sorted({r["rep"] for rs in runs.values() for r in rs})) + ".")
-    L.append("- Alone: `conveyor perf --scenarios trace --reps 5 --placement none` prints the same "
-             "ratios (every tag pooled); the section is regenerated with the whole run by the "
-             "command above. bench/trace_overhead.sh (its section below) adds deterministic "
-             "instruction counts.")
+    L.append(f"- Command: `{reproduce}` (the whole run; this subsection comes from its trace "
+             "records). Alone: `conveyor perf --scenarios trace --reps 5 --placement none` prints "
+             "the same ratios (every tag pooled). bench/trace_overhead.sh (its section below) "
+             "adds deterministic instruction counts.")
     L.append("")
     return L
 
@@ -609,8 +609,9 @@ def render(path, plots_dir, plots_link_base):
         if not args[i].startswith("--json="):
             kept.append(args[i])
         i += 1
+    reproduce = f"PERF_ONLY=1 bench/run_perf.sh {' '.join(kept)}".rstrip()
     L.append(f"Generated from `{path}` (`conveyor perf --json`) by bench/make_perf.py --perf; "
-             f"reproduce with `PERF_ONLY=1 bench/run_perf.sh {' '.join(kept)}`. "
+             f"reproduce with `{reproduce}`. "
              f"Command: `{h.get('command', '?')}`.")
     L.append("")
     L.append(f"Machine: {m.get('cpu_model', '?')}, {m.get('cores', '?')} PUs, "
@@ -664,7 +665,7 @@ def render(path, plots_dir, plots_link_base):
              "every queue bounded to 1024, blocking peers in their own blocking calls, one "
              "placement tag, quiet records where there are enough.")
     L.append("")
-    L += trace_overhead(data)
+    L += trace_overhead(data, reproduce)
     if plots_dir:
         made = make_plots(data, plots_dir, memcpy)
         if made is None:
