@@ -33,6 +33,14 @@ mode() {
   ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'; }
   per_op=$(( ($(ir "$out") - $(ir "$base")) / (queues * (20000 + 20000 / 32 * 32)) ))
   echo "$name: instructions per element moved (enqueue+dequeue, single and bulk-32): ${per_op}"
+  if [[ "$name" == spsc* ]]; then  # each path alone
+    local path
+    for path in single bulk; do
+      valgrind --tool=callgrind --callgrind-out-file="$out" "$probe" 20000 "$name" "$path" >/dev/null 2>&1
+      valgrind --tool=callgrind --callgrind-out-file="$base" "$probe" 0 "$name" "$path" >/dev/null 2>&1
+      echo "$name: instructions per element, $path path only: $(( ($(ir "$out") - $(ir "$base")) / 20000 ))"
+    done
+  fi
   rm -f "$out" "$base"
   if [[ "$small" != "$large" ]]; then
     echo "FAIL: $name: the syscall count grows with the number of operations" >&2
@@ -40,6 +48,8 @@ mode() {
   fi
 }
 mode fifo 2   # FifoQueue<Mpmc> and FifoQueue<Spsc>, averaged
+mode spsc 1   # FifoQueue<Spsc> alone, blocking API
+mode spsc_try 1   # FifoQueue<Spsc> alone, try_* and burst calls
 mode shuffle 1
 if ((fail)); then exit 1; fi
 echo "ok: no syscall on the fast paths"

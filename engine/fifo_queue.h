@@ -326,10 +326,25 @@ class FifoQueue {
   // held, else kTimedOut.
   using EventCount = internal::BasicEventCount<Ring::kWaitProtocol>;
 
+  // Pauses a waiting side spends before its first look at the other side's position word
+  // (SpscRing::kPollPacing; 0 for rings that do not ask for it).
+  static constexpr std::uint32_t kPollPacing = [] {
+    if constexpr (requires { Ring::kPollPacing; }) {
+      return Ring::kPollPacing;
+    } else {
+      return std::uint32_t{0};
+    }
+  }();
+
+  static void pace() noexcept {
+    for (std::uint32_t i = 0; i < kPollPacing; ++i) internal::cpu_relax();
+  }
+
   template <class Ready, class SpinReady>
   static Status await(EventCount& event, Deadline deadline, Ready ready,
                       SpinReady spin_ready) noexcept {
     internal::Backoff backoff;
+    pace();
     while (!backoff.should_park()) {
       if (spin_ready()) return Status::kOk;
       backoff.snooze();
@@ -375,6 +390,7 @@ class FifoQueue {
   template <class Ready>
   static void spin_until(Ready ready) noexcept {
     internal::Backoff backoff;
+    pace();
     while (!backoff.should_park() && !ready()) backoff.snooze();
   }
 
@@ -565,9 +581,7 @@ class FifoQueue {
         c = ring_.claim_pop(n, internal::Amount::kExactly, internal::Claimant::kAny);
       }
       if (c.claim == internal::Claim::kOk) {
-        for (std::size_t i = 0; i < c.count; ++i) out.push_back(ring_.pop(c.pos + i));
-        ring_.publish_pop(c.pos + c.count);
-        not_full_->notify_all();
+        take_run(c, out);
         return Status::kOk;
       }
     }
@@ -590,9 +604,7 @@ class FifoQueue {
       const internal::ClaimResult c =
           ring_.claim_pop(n - out.size(), internal::Amount::kUpTo, internal::Claimant::kHolder);
       if (c.claim == internal::Claim::kOk) {
-        for (std::size_t i = 0; i < c.count; ++i) out.push_back(ring_.pop(c.pos + i));
-        ring_.publish_pop(c.pos + c.count);
-        not_full_->notify_all();
+        take_run(c, out);
         continue;
       }
       if (c.claim == internal::Claim::kClosed) {
@@ -612,6 +624,22 @@ class FifoQueue {
     if (result != Status::kOk && !out.empty()) put_back(out);  // A20
     release_consumers();
     return result;
+  }
+
+  // Appends the claimed run to `out` (reserved for it) and frees its slots. SpscRing's slots
+  // are laid out as a T[], so a trivially copyable T moves in one copy per contiguous piece
+  // (pop_bulk); otherwise element by element.
+  void take_run(const internal::ClaimResult& c, std::vector<T>& out) noexcept {
+    if constexpr (std::is_same_v<Policy, Spsc> && std::is_trivially_copyable_v<T> &&
+                  std::is_trivially_default_constructible_v<T>) {
+      const std::size_t at = out.size();
+      out.resize(at + c.count);  // within the reserved capacity: no allocation
+      ring_.pop_bulk(c.pos, out.data() + at, c.count);
+    } else {
+      for (std::size_t i = 0; i < c.count; ++i) out.push_back(ring_.pop(c.pos + i));
+    }
+    ring_.publish_pop(c.pos + c.count);
+    not_full_->notify_all();
   }
 
   // Holder only. The stash is empty here (the loop drains it before the ring), so the taken
