@@ -122,6 +122,10 @@ struct Plan {
     p.capacity = pick(1, 12);
     const bool shuffle = p.kind == Kind::kShuffle || p.kind == Kind::kTensorShuffle;
     p.min_after_dequeue = shuffle ? pick(0, std::min<std::uint64_t>(p.capacity - 1, 3)) : 0;
+    // One shuffle plan in four gets 8x the capacity (8..96), so that lanes of 16 slots and more
+    // hand emptied slots back in batches (ShuffleLane's lazy release) under the same random
+    // schedules. Decided by its own hash of the seed: the other picks stay as they were.
+    if (shuffle && (seed * 0x9e3779b97f4a7c15ULL) >> 62 == 0) p.capacity *= 8;
     const bool spsc = p.kind == Kind::kFifoSpsc;
     p.producers = spsc ? 1 : static_cast<int>(pick(1, 3));
     p.consumers = spsc ? 1 : static_cast<int>(pick(1, 3));

@@ -114,19 +114,23 @@ TEST(SchedulePlan, SameSeedSamePlan) {
   }
 }
 
-// Over a few hundred seeds every ending, both producer styles and deadlines all occur.
+// Over a few hundred seeds every ending, both producer styles and deadlines all occur, and
+// shuffle queues large enough for batched slot release (lanes of 16 slots and more).
 TEST(SchedulePlan, SeedsCoverEveryEnding) {
   std::vector<int> endings(5, 0);
-  int runners = 0, deadlines = 0;
+  int runners = 0, deadlines = 0, large_shuffles = 0;
   for (std::uint64_t seed = 0; seed < 500; ++seed) {
     const Plan p = Plan::from_seed(seed);
     ++endings[static_cast<std::size_t>(p.ending)];
     runners += p.runners ? 1 : 0;
     deadlines += p.deadline_percent > 0 ? 1 : 0;
+    const bool shuffle = p.kind == Kind::kShuffle || p.kind == Kind::kTensorShuffle;
+    large_shuffles += shuffle && p.capacity >= 32 ? 1 : 0;
   }
   for (int n : endings) EXPECT_GT(n, 0);
   EXPECT_GT(runners, 0);
   EXPECT_GT(deadlines, 0);
+  EXPECT_GT(large_shuffles, 0);
 }
 
 // The checker itself: each fabricated defect is reported (a checker that cannot fail proves
