@@ -227,7 +227,9 @@ class ShuffleQueue {
 
   // ---- single element ----
 
-  // kOk | kFull | kClosed (closing or closed). On failure `value` is untouched.
+  // kOk | kFull | kClosed (closing or closed). On failure `value` is untouched. Never waits
+  // for room; when every lane looks full it takes the consumer lock once to claim the slots
+  // consumers emptied and hold back (lazy release), so kFull means the queue is at capacity.
   [[nodiscard]] Status try_enqueue(T&& value) noexcept {
     Pushed p = push_some(&value, 1, internal::Claimant::kAny);
     if (p.count == 0 && p.status == Status::kFull && release_emptied() != 0) {
