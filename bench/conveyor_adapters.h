@@ -1,7 +1,8 @@
 // Conveyor's queues behind queue_bench's adapter shape (described in peers.h).
 //
 //   Conveyor              FifoQueue<u64, Mpmc>; blocking enqueue/dequeue (spin ~2 us, yield,
-//                         then futex); batches: enqueue_many / dequeue_many.
+//                         then futex); batches: enqueue_many, and try_dequeue_burst with a
+//                         blocking dequeue() when empty (up to n, at least one).
 //   ConveyorSpsc          FifoQueue<u64, Spsc>; try_enqueue/try_dequeue in the same
 //                         spin-then-yield loop as the non-blocking peers; batches:
 //                         try_enqueue_burst / try_dequeue_burst.
@@ -12,13 +13,11 @@
 // close() of the drained queue works: kOk, then every operation reports kClosed.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <vector>
 
 #include "bench/harness.h"
 #include "bench/peers.h"
@@ -86,13 +85,17 @@ class ConveyorAdapter {
       }
     }
 
-    // Blocking: dequeue_many of exactly out.size() (the harness asks for no more than the
-    // producers will still send, so it always completes).
+    // Blocking: up to out.size(), at least one, as MoodycamelBlocking's wait_dequeue_bulk:
+    // what is there (try_dequeue_burst), else a blocking dequeue() of the first element and a
+    // burst of what followed it. (Until 2026-12 this was dequeue_many of exactly out.size()
+    // into a vector and a copy out of it: TF's exact-n semantics, which the harness does not
+    // ask for, at the price of two extra copies per batch.)
     std::size_t pop_burst(std::span<Item> out, const RunControl& ctl) {
       if constexpr (kHow == ConveyorWait::kBlocking) {
-        if (q_.dequeue_many(out.size(), buffer_) != Status::kOk) return 0;
-        std::copy(buffer_.begin(), buffer_.end(), out.begin());
-        return buffer_.size();
+        const BulkResult r = q_.try_dequeue_burst(out);
+        if (r.count != 0) return r.count;
+        if (r.status == Status::kClosed || q_.dequeue(out[0]) != Status::kOk) return 0;
+        return 1 + q_.try_dequeue_burst(out.subspan(1)).count;
       } else {
         std::size_t n = 0;
         spin_then_yield(ctl, [&] { return (n = q_.try_dequeue_burst(out).count) != 0; });
@@ -102,7 +105,6 @@ class ConveyorAdapter {
 
    private:
     Queue& q_;
-    std::vector<Item> buffer_;  // dequeue_many's output; keeps its capacity between calls
   };
 
   void wake_all() { (void)q_.close(CloseMode::kCancelPendingEnqueues); }

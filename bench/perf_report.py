@@ -639,6 +639,20 @@ def render(path, plots_dir, plots_link_base):
              f"after, far = both above; ratios only within one tag, medians of >= {MIN_RUNS} "
              f"runs.")
     L.append("")
+    per_run = {sc: sorted({r.get("items") for r in data.records if r.get("scenario") == sc})
+               for sc in ("spsc_pinned", "bulk")}
+    if any(per_run.values()):
+        counts = "; ".join(f"{sc} {', '.join(f'{n:,}' for n in ns)}"
+                           for sc, ns in per_run.items() if ns)
+        L.append(f"Items per measurement in the 1P1C throughput scenarios: {counts} (every queue "
+                 "alike). The defaults were 2,000,000 until 2026-12-07: the fastest queues' runs "
+                 "then lasted 2-20 ms, where thread start-up, first touches and one descheduling "
+                 "weigh as much as the queue; 10 M (spsc_pinned) and 40 M (bulk) make them last "
+                 "about 100 ms. The blocking Conveyor adapters' pop_burst takes up to the batch, at "
+                 "least one, like MoodycamelBlocking's wait_dequeue_bulk (what is there, else a "
+                 "blocking dequeue of one and a burst of what followed); before 2026-12-07 it asked "
+                 "dequeue_many for exactly the batch, into a vector copied out again.")
+        L.append("")
     L += ratio_lines(data)
     L.append("")
     L.append("### Targets (the core issue's, like with like)")
