@@ -593,6 +593,9 @@ class FifoQueue {
       }
     }
     Status result = Status::kOk;
+    // One blocked span for the whole wait for the batch, not one per element that arrives.
+    trace::BlockedSpan blocked(trace_id(), trace::Side::kEmpty);
+    auto size = [this] { return size_approx(); };
     while (out.size() < n) {
       if (stash_pos_ < stash_.size()) {
         const std::size_t k = std::min(n - out.size(), stash_.size() - stash_pos_);
@@ -611,13 +614,15 @@ class FifoQueue {
         result = Status::kClosed;
         break;
       }
-      if (traced_await(trace::Side::kEmpty, *not_empty_, deadline,
-                       [this] { return has_data() || ring_.closed(); }) == Status::kTimedOut) {
+      blocked.begin_once(size);
+      const auto ready = [this] { return has_data() || ring_.closed(); };
+      if (await(*not_empty_, deadline, ready, ready) == Status::kTimedOut) {
         if (has_data()) continue;  // we hold the side: this claim cannot fail
         result = Status::kTimedOut;
         break;
       }
     }
+    blocked.end(size);
     if (result == Status::kClosed && batch == Batch::kUpTo && !out.empty()) {
       result = Status::kOk;  // A21: the remainder
     }

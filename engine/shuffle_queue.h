@@ -672,6 +672,9 @@ class ShuffleQueue {
     (void)c.held.exchange(1, std::memory_order_seq_cst);
     Status result = Status::kOk;
     bool last_try = false;
+    // One blocked span for the whole wait for the batch, not one per element that arrives.
+    trace::BlockedSpan blocked(trace_id(), trace::Side::kEmpty);
+    auto size = [this] { return size_approx(); };
     for (;;) {
       const Taken t = take_locked(n - out.size(), internal::Amount::kUpTo, sink);
       const bool drained = t.count == 0 && drained_locked();
@@ -690,10 +693,12 @@ class ShuffleQueue {
         result = Status::kTimedOut;
         break;
       }
-      last_try = traced_await(trace::Side::kEmpty, *not_empty_, deadline,
-                              [this] { return consumer_may_progress(true); }) == Status::kTimedOut;
+      blocked.begin_once(size);
+      const auto ready = [this] { return consumer_may_progress(true); };
+      last_try = await(*not_empty_, deadline, ready, ready) == Status::kTimedOut;
       continue_locked(c);
     }
+    blocked.end(size);
     if (result == Status::kClosed && batch == Batch::kUpTo && !out.empty()) {
       result = Status::kOk;  // B8: the remainder
     }

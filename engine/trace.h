@@ -193,6 +193,34 @@ inline void queue_blocked_end(std::uint32_t queue, Side side, std::size_t size) 
   CONVEYOR_USDT3(queue_blocked_end, queue, static_cast<int>(side), size);
   CONVEYOR_TRACE_RECORD(Kind::kBlockedEnd, queue, side, size);
 }
+// One blocked span over all the waits of one operation (a dequeue_many waiting for its batch
+// to fill waits once per arriving element): begun at the first wait, ended once when the
+// operation is done. `size` (a callable) is read only at those two points.
+class BlockedSpan {
+ public:
+  BlockedSpan(std::uint32_t queue, Side side) noexcept : queue_(queue), side_(side) {}
+  BlockedSpan(const BlockedSpan&) = delete;
+  BlockedSpan& operator=(const BlockedSpan&) = delete;
+
+  template <class Size>
+  void begin_once(Size size) noexcept {
+    if (open_) return;
+    open_ = true;
+    queue_blocked_begin(queue_, side_, size());
+  }
+  template <class Size>
+  void end(Size size) noexcept {
+    if (!open_) return;
+    open_ = false;
+    queue_blocked_end(queue_, side_, size());
+  }
+
+ private:
+  std::uint32_t queue_;
+  Side side_;
+  bool open_ = false;
+};
+
 // Elements stored in a queue at a moment of interest (a sample of its occupancy).
 inline void occupancy(std::uint32_t queue, std::size_t size) noexcept {
   CONVEYOR_USDT2(queue_occupancy, queue, size);
