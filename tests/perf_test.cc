@@ -166,10 +166,14 @@ TEST(PerfPlan, TraceRunsTheThreeVariantsInterleavedWithTheirOwnItems) {
     EXPECT_EQ(s.placement, "none");
     EXPECT_EQ(s.items, 4'194'304u);  // 32 epochs of the default dataset
   }
-  EXPECT_EQ(order, (std::vector<std::string>{
-                       "ConveyorIngest0", "ConveyorIngestTraced0", "ConveyorIngestNoTrace0",
-                       "ConveyorIngestTraced1", "ConveyorIngestNoTrace1", "ConveyorIngest1",
-                       "ConveyorIngestNoTrace2", "ConveyorIngest2", "ConveyorIngestTraced2"}));
+  // kTraceRepsFactor x --reps repetitions; the first three rotate the order as peers do.
+  ASSERT_EQ(order.size(), 3u * 3u * static_cast<std::size_t>(kTraceRepsFactor));
+  EXPECT_EQ(std::vector<std::string>(order.begin(), order.begin() + 9),
+            (std::vector<std::string>{
+                "ConveyorIngest0", "ConveyorIngestTraced0", "ConveyorIngestNoTrace0",
+                "ConveyorIngestTraced1", "ConveyorIngestNoTrace1", "ConveyorIngest1",
+                "ConveyorIngestNoTrace2", "ConveyorIngest2", "ConveyorIngestTraced2"}));
+  EXPECT_EQ(plan.back().rep, 3 * kTraceRepsFactor - 1);
 
   Options quick = parse("--quick --scenarios trace,pipeline");
   validate(quick, 2);
@@ -186,8 +190,8 @@ TEST(PerfPlan, TraceRunsTheThreeVariantsInterleavedWithTheirOwnItems) {
   Options items = parse("--scenarios trace --reps 1 --items 1000 --queues ConveyorIngestTraced");
   validate(items, 2);
   const std::vector<Spec> one = make_plan(items, trace_queues(), 2);
-  ASSERT_EQ(one.size(), 1u);
-  EXPECT_EQ(one[0].items, 1000u);
+  ASSERT_EQ(one.size(), static_cast<std::size_t>(kTraceRepsFactor));  // reps 1 x the factor
+  for (const Spec& s : one) EXPECT_EQ(s.items, 1000u);
 }
 
 TEST(PerfJson, TraceFieldsAreNullUnlessRecordingAndRoundTrip) {

@@ -371,7 +371,8 @@ std::vector<Spec> make_plan(const Options& o, const std::vector<QueueInfo>& queu
         if (wants(o.queues, q.name) && applies(q, scenario, c)) qs.push_back(&q);
       }
       if (qs.empty()) continue;
-      for (int rep = 0; rep < o.reps; ++rep) {
+      const int reps = scenario == "trace" ? kTraceRepsFactor * o.reps : o.reps;
+      for (int rep = 0; rep < reps; ++rep) {
         for (std::size_t k = 0; k < qs.size(); ++k) {
           const QueueInfo& q = *qs[(k + static_cast<std::size_t>(rep)) % qs.size()];
           Spec s;

@@ -17,7 +17,9 @@
 // (recording, as `conveyor ingest --trace FILE` does, into a temporary file deleted after).
 // Each worker first runs one untimed epoch (warms the page cache, counts the dataset), then
 // enough epochs for spec.items records. Records carry `tracing` (compiled_out, off, on) and, when
-// on, the events recorded and dropped.
+// on, the events recorded and dropped. It runs kTraceRepsFactor x --reps repetitions: its target
+// is a difference of a few per cent, which 5 samples of a noisy machine cannot resolve (two
+// 5-rep runs an hour apart measured +1.7% and +7.0% for the same build).
 //
 // Output: a progress bar (stderr, on a terminal), a summary on stdout, and with --json FILE one
 // document {"header": {...}, "records": [...]}, one record per measurement with the fields the
@@ -48,6 +50,8 @@ inline constexpr std::string_view kPlacements[] = {"none", "compact", "scatter"}
 inline constexpr int kBulkBatches[] = {8, 32, 256};
 inline constexpr std::size_t kElementSizes[] = {8, 64, 512, 4096};  // what the worker can run
 inline constexpr double kNearRttNs = 250;  // below: near; at or above: far
+inline constexpr int kTraceRepsFactor = 3;
+
 // The trace scenario's queues: tracing compiled out, compiled in but off, on.
 inline constexpr std::string_view kTraceQueues[] = {"ConveyorIngestNoTrace", "ConveyorIngest",
                                                     "ConveyorIngestTraced"};
