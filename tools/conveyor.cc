@@ -414,16 +414,16 @@ int main(int argc, char** argv) {
 
   try {
     if (*demo_cmd) return conveyor::tools::run_demo(demo);
+    // Both ingest forms (files and --source) fill one ShuffleQueue (B1).
+    if (*ingest_cmd && ingest.min_after_dequeue >= ingest.capacity) {
+      std::fprintf(stderr, "conveyor ingest: --min-after-dequeue %lld must be < --capacity %lld\n",
+                   static_cast<long long>(ingest.min_after_dequeue),
+                   static_cast<long long>(ingest.capacity));
+      return kExitUsage;
+    }
     if (*ingest_cmd && source_opt->count() > 0) {
       if (nats.stream.empty() || nats.consumer.empty()) {
         std::fprintf(stderr, "conveyor ingest: --source needs --stream and --consumer\n");
-        return kExitUsage;
-      }
-      if (ingest.min_after_dequeue >= ingest.capacity) {
-        std::fprintf(stderr,
-                     "conveyor ingest: --min-after-dequeue %lld must be < --capacity %lld\n",
-                     static_cast<long long>(ingest.min_after_dequeue),
-                     static_cast<long long>(ingest.capacity));
         return kExitUsage;
       }
       nats.batch_size = ingest.batch_size;
@@ -437,13 +437,6 @@ int main(int argc, char** argv) {
     if (*publish_cmd) return conveyor::tools::run_publish(publish);
     if (*ingest_cmd) {
       ingest.progress = !no_progress;
-      if (ingest.min_after_dequeue >= ingest.capacity) {
-        std::fprintf(stderr,
-                     "conveyor ingest: --min-after-dequeue %lld must be < --capacity %lld\n",
-                     static_cast<long long>(ingest.min_after_dequeue),
-                     static_cast<long long>(ingest.capacity));
-        return kExitUsage;
-      }
       return conveyor::tools::run_ingest(ingest);
     }
     if (*soak_cmd) {
