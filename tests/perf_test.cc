@@ -109,6 +109,23 @@ TEST(PerfPlan, InterleavesQueuesAndRotatesEachRep) {
   }
 }
 
+TEST(PerfPlan, RunsRepKOfEveryConfigurationBeforeRepKPlusOne) {
+  Options o = parse("--scenarios spsc_pinned,bulk --queues Conveyor,PeerB --reps 2");
+  validate(o, 2);
+  std::vector<std::string> order;
+  for (const Spec& s : make_plan(o, fake_queues(), 2)) {
+    order.push_back(s.scenario + "/" + std::to_string(s.batch) + "/" + s.queue + std::to_string(s.rep));
+  }
+  // Within a configuration the queues still alternate and rotate per rep.
+  EXPECT_EQ(order, (std::vector<std::string>{
+                       "spsc_pinned/1/Conveyor0", "spsc_pinned/1/PeerB0",
+                       "bulk/8/Conveyor0", "bulk/8/PeerB0", "bulk/32/Conveyor0", "bulk/32/PeerB0",
+                       "bulk/256/Conveyor0", "bulk/256/PeerB0",
+                       "spsc_pinned/1/PeerB1", "spsc_pinned/1/Conveyor1",
+                       "bulk/8/PeerB1", "bulk/8/Conveyor1", "bulk/32/PeerB1", "bulk/32/Conveyor1",
+                       "bulk/256/PeerB1", "bulk/256/Conveyor1"}));
+}
+
 TEST(PerfPlan, OversubIsTwoAndFourTimesTheCoresAndSkipsSingleProducerStandIns) {
   Options o = parse("--scenarios oversub,mpmc --reps 1 --threads 1");
   validate(o, 2);

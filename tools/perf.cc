@@ -362,34 +362,51 @@ bool applies(const QueueInfo& q, std::string_view scenario, const Config& c) {
 
 std::vector<Spec> make_plan(const Options& o, const std::vector<QueueInfo>& queues,
                             unsigned cores) {
-  std::vector<Spec> plan;
+  // One block per configuration: the queues it runs and its repetitions.
+  struct Block {
+    std::string_view scenario;
+    Config config;
+    std::vector<const QueueInfo*> queues;
+    int reps = 0;
+  };
+  std::vector<Block> blocks;
+  int max_reps = 0;
   for (const std::string_view scenario : kScenarios) {
     if (!wants(o.scenarios, scenario)) continue;
     for (const Config& c : configs(o, scenario, cores)) {
-      std::vector<const QueueInfo*> qs;
+      Block b{scenario, c, {}, scenario == "trace" ? kTraceRepsFactor * o.reps : o.reps};
       for (const QueueInfo& q : queues) {
-        if (wants(o.queues, q.name) && applies(q, scenario, c)) qs.push_back(&q);
+        if (wants(o.queues, q.name) && applies(q, scenario, c)) b.queues.push_back(&q);
       }
-      if (qs.empty()) continue;
-      const int reps = scenario == "trace" ? kTraceRepsFactor * o.reps : o.reps;
-      for (int rep = 0; rep < reps; ++rep) {
-        for (std::size_t k = 0; k < qs.size(); ++k) {
-          const QueueInfo& q = *qs[(k + static_cast<std::size_t>(rep)) % qs.size()];
-          Spec s;
-          s.scenario = std::string(scenario);
-          s.queue = q.name;
-          s.producers = c.producers;
-          s.consumers = c.consumers;
-          s.batch = c.batch;
-          s.placement = c.placement;
-          s.element_bytes = c.element_bytes;
-          s.rep = rep;
-          s.items = c.items;
-          s.cap_s = o.cap_s;
-          s.stall_s = o.stall_s;
-          s.fault_drop_item = o.fault_drop_item;
-          plan.push_back(std::move(s));
-        }
+      if (b.queues.empty()) continue;
+      max_reps = std::max(max_reps, b.reps);
+      blocks.push_back(std::move(b));
+    }
+  }
+  // Rep-major: rep k of every configuration before rep k + 1 of any, so each configuration's
+  // repetitions spread over the whole run and sample every placement the host moves the vCPUs
+  // through while it lasts (config-major order ran a configuration's reps within a minute,
+  // often all near or all far, leaving the other tag without enough runs to compare).
+  std::vector<Spec> plan;
+  for (int rep = 0; rep < max_reps; ++rep) {
+    for (const Block& b : blocks) {
+      if (rep >= b.reps) continue;
+      for (std::size_t k = 0; k < b.queues.size(); ++k) {
+        const QueueInfo& q = *b.queues[(k + static_cast<std::size_t>(rep)) % b.queues.size()];
+        Spec s;
+        s.scenario = std::string(b.scenario);
+        s.queue = q.name;
+        s.producers = b.config.producers;
+        s.consumers = b.config.consumers;
+        s.batch = b.config.batch;
+        s.placement = b.config.placement;
+        s.element_bytes = b.config.element_bytes;
+        s.rep = rep;
+        s.items = b.config.items;
+        s.cap_s = o.cap_s;
+        s.stall_s = o.stall_s;
+        s.fault_drop_item = o.fault_drop_item;
+        plan.push_back(std::move(s));
       }
     }
   }

@@ -2,7 +2,8 @@
 // placements x batch sizes x element sizes, one fresh worker process per measurement
 // (tools/perf_worker.cc, `conveyor-perf-worker`), peers interleaved with Conveyor: within one
 // configuration, rep k runs every queue once, in an order rotated by k (A B C, B C A, ...), so
-// drift on a noisy machine hits all queues alike.
+// drift on a noisy machine hits all queues alike; and rep k of every configuration runs before
+// rep k + 1 of any, so each configuration's reps spread over the whole run.
 //
 // Every measurement probes the PU 0 <-> PU 1 round trip before and after (bench/harness.h) and
 // is tagged near (both < 250 ns), far (both >= 250 ns) or mixed; ratios are computed only
