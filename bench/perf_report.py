@@ -592,24 +592,64 @@ def make_plots(data, outdir, memcpy):
 
 # ---- the section ----------------------------------------------------------------------------
 
-def render(path, plots_dir, plots_link_base):
+def reproduce_command(header, mode, added=("--json",)):
+    """The run_perf.sh command that reruns the `conveyor perf` of this header, without the
+    flags (each with its value) that run_perf.sh adds itself."""
+    args = header.get("command", "").split()[2:]
+    kept = []
+    i = 0
+    while i < len(args):
+        if args[i] in added:
+            i += 2
+            continue
+        if not args[i].startswith("--json="):
+            kept.append(args[i])
+        i += 1
+    return f"{mode} bench/run_perf.sh {' '.join(kept)}".rstrip()
+
+
+PLACEMENT_TARGETS = ("SPSC pinned", "batch 32")
+
+
+def render_placements(path):
+    """The 1P1C targets from a longer run of spsc_pinned and bulk alone (PLACEMENTS_ONLY=1)."""
+    data = Data(json.load(open(path)))
+    h = data.header
+    L = ["### 1P1C targets in both placements (a longer run of spsc_pinned and bulk)", ""]
+    L.append(f"Generated from `{path}`; reproduce with "
+             f"`{reproduce_command(h, 'PLACEMENTS_ONLY=1', ('--json', '--scenarios'))}`. Commit {h.get('commit', '?')}; "
+             f"{h.get('date', '?')}; load average before / after: "
+             f"{h.get('loadavg_before', '?')} / {h.get('loadavg_after', '?')}.")
+    L.append("")
+    tags = {}
+    for r in data.ok:
+        tags[r.get("tag")] = tags.get(r.get("tag"), 0) + 1
+    L.append("Why: the host moves the two vCPUs between placements on its own schedule, sometimes "
+             "for an hour at a time, so a full run's five reps of a 1P1C configuration may all "
+             "land in one tag and leave the other without the 3 runs a median needs. This run "
+             "repeats only the 1P1C throughput scenarios (same harness, fresh process per "
+             "measurement, peers interleaved, reps spread over the run) long enough to meet "
+             "both. Records per tag: " +
+             ", ".join(f"{t} {n}" for t, n in sorted(tags.items())) + ".")
+    L.append("")
+    L.append("| target | tag | measured (medians; paired = median of same-rep ratios) | result |")
+    L.append("|---|---|---|---|")
+    for t, tag, measured, verdict in targets(data):
+        if t.startswith(PLACEMENT_TARGETS):
+            L.append(f"| {t} | {tag} | {measured} | **{verdict}** |")
+    L.append("")
+    L += ratio_lines(data)
+    return "\n".join(L) + "\n"
+
+
+def render(path, plots_dir, plots_link_base, placements=None):
     doc = json.load(open(path))
     data = Data(doc)
     h = data.header
     m = h.get("machine", {})
     memcpy = h.get("memcpy_gbps") or 0
     L = ["## conveyor perf: Conveyor / best peer per scenario", ""]
-    args = h.get("command", "").split()[2:]
-    kept = []
-    i = 0
-    while i < len(args):  # run_perf.sh adds --json itself
-        if args[i] == "--json":
-            i += 2
-            continue
-        if not args[i].startswith("--json="):
-            kept.append(args[i])
-        i += 1
-    reproduce = f"PERF_ONLY=1 bench/run_perf.sh {' '.join(kept)}".rstrip()
+    reproduce = reproduce_command(h, "PERF_ONLY=1")
     L.append(f"Generated from `{path}` (`conveyor perf --json`) by bench/make_perf.py --perf; "
              f"reproduce with `{reproduce}`. "
              f"Command: `{h.get('command', '?')}`.")
@@ -679,6 +719,8 @@ def render(path, plots_dir, plots_link_base):
              "every queue bounded to 1024, blocking peers in their own blocking calls, one "
              "placement tag, quiet records where there are enough.")
     L.append("")
+    if placements:
+        L.append(render_placements(placements))
     L += trace_overhead(data, reproduce)
     if plots_dir:
         made = make_plots(data, plots_dir, memcpy)

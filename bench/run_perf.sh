@@ -15,6 +15,10 @@
 #     runs only `conveyor perf` (tools/perf.h) into PERF_RESULTS; its section leads PERF.md, with
 #     plots in docs/perf/; the other sections come from their existing JSON.
 #     e.g. PERF_ONLY=1 bench/run_perf.sh --quick
+#   PLACEMENTS_ONLY=1 bench/run_perf.sh [conveyor perf flags...]
+#     runs only `conveyor perf --scenarios spsc_pinned,bulk` into PLACEMENTS_RESULTS, for the 1P1C
+#     targets in both near and far placements (PERF.md, inside the perf section); the rest comes
+#     from the existing JSON. e.g. PLACEMENTS_ONLY=1 bench/run_perf.sh --reps 25
 #   QUEUES_ONLY=1 bench/run_perf.sh [queue_bench flags...]
 #     runs only queue_bench; the runner section comes from the existing runner_bench JSON (or
 #     says how to produce it).
@@ -28,6 +32,7 @@
 #   RUNNER_RESULTS  runner_bench JSON (default bench/results/runner_bench.json)
 #   SHUFFLE_RESULTS shuffle_bench JSON (default bench/results/shuffle_bench.json)
 #   PERF_RESULTS    conveyor perf JSON (default bench/results/perf.json)
+#   PLACEMENTS_RESULTS  the PLACEMENTS_ONLY run's JSON (default bench/results/perf_placements.json)
 #   PERF_OUT        generated report (default PERF.md)
 #   JOBS            build parallelism (default 2)
 # The console output goes to the terminal and to ${RESULTS%.json}.txt (and
@@ -50,6 +55,18 @@ shuffle_results="${SHUFFLE_RESULTS:-bench/results/shuffle_bench.json}"
 shuffle_only="${SHUFFLE_ONLY:-0}"
 perf_results="${PERF_RESULTS:-bench/results/perf.json}"
 perf_only="${PERF_ONLY:-0}"
+placements_results="${PLACEMENTS_RESULTS:-bench/results/perf_placements.json}"
+placements_only="${PLACEMENTS_ONLY:-0}"
+if [[ "${placements_only}" == 1 ]]; then
+  if [[ "${perf_only}" == 1 || "${runners_only}" == 1 || "${queues_only}" == 1 || "${shuffle_only}" == 1 ]]; then
+    echo "run_perf.sh: PLACEMENTS_ONLY=1 runs only conveyor perf's 1P1C scenarios; drop the other *_ONLY" >&2
+    exit 2
+  fi
+  if [[ ! -f "${results}" || ! -f "${perf_results}" ]]; then
+    echo "run_perf.sh: PLACEMENTS_ONLY=1 needs existing ${results} and ${perf_results}; run PERF_ONLY=1 first" >&2
+    exit 2
+  fi
+fi
 if [[ "${perf_only}" == 1 ]]; then
   if [[ "${runners_only}" == 1 || "${queues_only}" == 1 || "${shuffle_only}" == 1 ]]; then
     echo "run_perf.sh: PERF_ONLY=1 runs only conveyor perf; drop RUNNERS_ONLY/QUEUES_ONLY/SHUFFLE_ONLY" >&2
@@ -80,7 +97,7 @@ if [[ "${runners_only}" == 1 && ! -f "${results}" ]]; then
 fi
 
 targets=()
-if [[ "${perf_only}" == 1 ]]; then
+if [[ "${perf_only}" == 1 || "${placements_only}" == 1 ]]; then
   targets=(conveyor conveyor_perf_worker)
 elif [[ "${shuffle_only}" == 1 ]]; then
   targets=(shuffle_bench)
@@ -138,6 +155,12 @@ if [[ "${perf_only}" == 1 ]]; then
   mv "${perf_results}.tmp" "${perf_results}"
   runners_only=1
   queues_only=1
+elif [[ "${placements_only}" == 1 ]]; then
+  "${build_dir}/tools/conveyor" perf --scenarios spsc_pinned,bulk \
+    --json "${placements_results}.tmp" "$@" | tee "${placements_results%.json}.txt"
+  mv "${placements_results}.tmp" "${placements_results}"
+  runners_only=1
+  queues_only=1
 elif [[ "${shuffle_only}" == 1 ]]; then
   "${build_dir}/bench/shuffle_bench" --benchmark_format=console \
     --benchmark_out="${shuffle_results}.tmp" --benchmark_out_format=json "$@" \
@@ -173,10 +196,10 @@ fi
 # when queue_bench just ran.
 queue_command=()
 [[ "${runners_only}" == 1 ]] || queue_command=(--command "bench/run_perf.sh${*:+ $*}")
-[[ "${shuffle_only}" == 1 || "${perf_only}" == 1 ]] && queue_command=()
+[[ "${shuffle_only}" == 1 || "${perf_only}" == 1 || "${placements_only}" == 1 ]] && queue_command=()
 python3 bench/make_perf.py "${results}" "${queue_command[@]}" --runners "${runner_results}" \
   --shuffle "${shuffle_results}" --ingest bench/results/ingest.json \
-  --perf "${perf_results}" --perf-plots docs/perf \
+  --perf "${perf_results}" --perf-placements "${placements_results}" --perf-plots docs/perf \
   --trace bench/results/trace_overhead.json > "${perf_out}.tmp"
 mv "${perf_out}.tmp" "${perf_out}"
 echo "wrote ${perf_out} from ${results}, ${runner_results} and ${shuffle_results}" >&2
