@@ -28,6 +28,7 @@ Standard library only (and the gnuplot program for the plots).
 """
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -611,6 +612,16 @@ def reproduce_command(header, mode, added=("--json",)):
 PLACEMENT_TARGETS = ("SPSC pinned", "batch 32")
 
 
+def targets_table(rows):
+    """Markdown table lines for (target, tag, measured, verdict) rows."""
+    L = ["| target | tag | measured (medians; paired = median of same-rep ratios) | result |",
+         "|---|---|---|---|"]
+    for t, tag, measured, verdict in rows:
+        v = f"**{verdict}**" if verdict != "-" else "-"
+        L.append(f"| {t} | {tag} | {measured} | {v} |")
+    return L
+
+
 def render_placements(path):
     """The 1P1C targets from a longer run of spsc_pinned and bulk alone (PLACEMENTS_ONLY=1)."""
     data = Data(json.load(open(path)))
@@ -621,9 +632,7 @@ def render_placements(path):
              f"{h.get('date', '?')}; load average before / after: "
              f"{h.get('loadavg_before', '?')} / {h.get('loadavg_after', '?')}.")
     L.append("")
-    tags = {}
-    for r in data.ok:
-        tags[r.get("tag")] = tags.get(r.get("tag"), 0) + 1
+    tags = collections.Counter(r.get("tag") for r in data.ok)
     L.append("Why: the host moves the two vCPUs between placements on its own schedule, sometimes "
              "for an hour at a time, so a full run's five reps of a 1P1C configuration may all "
              "land in one tag and leave the other without the 3 runs a median needs. This run "
@@ -632,11 +641,7 @@ def render_placements(path):
              "both. Records per tag: " +
              ", ".join(f"{t} {n}" for t, n in sorted(tags.items())) + ".")
     L.append("")
-    L.append("| target | tag | measured (medians; paired = median of same-rep ratios) | result |")
-    L.append("|---|---|---|---|")
-    for t, tag, measured, verdict in targets(data):
-        if t.startswith(PLACEMENT_TARGETS):
-            L.append(f"| {t} | {tag} | {measured} | **{verdict}** |")
+    L += targets_table(r for r in targets(data) if r[0].startswith(PLACEMENT_TARGETS))
     L.append("")
     L += ratio_lines(data)
     return "\n".join(L) + "\n"
@@ -697,11 +702,7 @@ def render(path, plots_dir, plots_link_base, placements=None):
     L.append("")
     L.append("### Targets (the core issue's, like with like)")
     L.append("")
-    L.append("| target | tag | measured (medians; paired = median of same-rep ratios) | result |")
-    L.append("|---|---|---|---|")
-    for t, tag, measured, verdict in targets(data):
-        v = f"**{verdict}**" if verdict != "-" else "-"
-        L.append(f"| {t} | {tag} | {measured} | {v} |")
+    L += targets_table(targets(data))
     L.append("")
     L.append("Bounded blocking peers: TbbBounded, MutexDeque (the TF-style mutex + condition "
              "variable queue) and MoodycamelBlocking (bounded by its 1024 preallocated slots; "
